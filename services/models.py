@@ -201,3 +201,10 @@ class MetricPoint:
     step: int
     value: float
     timestamp: datetime | None = None
+
+
+# Tags every submitted job carries, so jobs can be traced back to Slack and found again.
+TAG_SLACK_USER = "slack-user"
+TAG_SLACK_CHANNEL = "slack-channel"
+TAG_REQUEST = "amlbot-request"
+TAG_TEMPLATE = "amlbot-template"

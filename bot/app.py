@@ -1,0 +1,55 @@
+"""The app factory: a Bolt app wired to the command router, with its own work pool; no I/O here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+
+from bot.deliveries import RecentDeliveries
+from bot.listeners import register_listeners
+from bot.settings import Settings
+from bot.work import WorkPool
+from commands import build_table
+from commands.router import Router
+from commands.table import CommandTable
+from services.container import Services
+
+
+@dataclass(frozen=True)
+class AmlBot:
+    """The running bot: the Bolt app and what it owns and must shut down."""
+
+    app: App
+    pool: WorkPool
+    router: Router
+    settings: Settings
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def create_app(settings: Settings, services: Services, *, table: CommandTable | None = None) -> AmlBot:
+    """Build the bot from settings and services; `table` lets tests and benchmarks add commands."""
+    token = settings.slack_bot_token.get_secret_value()
+
+    # Authorize from the configured token: no auth.test call on a request's ack path.
+    def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
+    app = App(
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        client=WebClient(base_url=settings.slack_api_url),
+        authorize=authorize,
+        # The listener only parses, acks and enqueues, so it runs in the request thread.
+        process_before_response=True,
+        logger=logging.getLogger("bot.bolt"),
+    )
+    router = Router(table or build_table(settings.slash_command), services)
+    pool = WorkPool(settings.work_threads, settings.work_queue_limit)
+    register_listeners(app, router=router, pool=pool, deliveries=RecentDeliveries())
+    return AmlBot(app=app, pool=pool, router=router, settings=settings)

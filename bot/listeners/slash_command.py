@@ -1,0 +1,64 @@
+"""The one `/aml` slash command: acknowledge at once, run slow work in the bot's own pool."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltRequest, Respond
+
+from bot.deliveries import RecentDeliveries
+from bot.work import PoolFull, WorkPool
+from commands.context import Invocation, Reply
+from commands.router import Router
+
+logger = logging.getLogger(__name__)
+
+BUSY = (
+    "The bot has too much work queued right now, so it did not start this. "
+    "Nothing was done: send the command again in a minute."
+)
+
+
+def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeliveries) -> None:
+    command = router.table.command
+
+    @app.command(command)
+    def handle_slash_command(ack: Ack, body: dict[str, Any], respond: Respond, request: BoltRequest) -> None:
+        invocation = Invocation.from_payload(body)
+        if not _first_delivery(request, invocation, deliveries):
+            ack()  # Slack retried a delivery we already handle; its answer is on its way.
+            return
+        dispatch = router.route(invocation)
+        work = dispatch.work
+        if work is None:
+            ack(**_payload(dispatch.reply or Reply("Done.")))
+            return
+
+        def run_and_reply() -> None:
+            respond(**_payload(work()), replace_original=False)
+
+        try:
+            pool.submit(run_and_reply)
+        except PoolFull:
+            ack(**_payload(Reply(BUSY)))
+            return
+        ack()
+
+
+def _first_delivery(request: BoltRequest, invocation: Invocation, deliveries: RecentDeliveries) -> bool:
+    retried = bool(request.headers.get("x-slack-retry-num"))
+    if invocation.trigger_id:
+        return deliveries.claim(invocation.trigger_id)
+    # Without a trigger id a retry cannot be matched to its first delivery: running it again risks doubles.
+    return not retried
+
+
+def _payload(reply: Reply) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "text": reply.text,
+        "response_type": "in_channel" if reply.in_channel else "ephemeral",
+    }
+    if reply.blocks:
+        payload["blocks"] = list(reply.blocks)
+    return payload

@@ -1,0 +1,64 @@
+"""Production HTTP serving: gunicorn's threaded worker in front of the WSGI app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from bot.app import AmlBot
+from bot.settings import Settings
+from bot.wsgi import SLACK_PATH, BotWsgi, SlackRequestHandler
+
+BotFactory = Callable[[], AmlBot]
+
+
+class BotServer(BaseApplication):
+    """gunicorn, configured in code; the bot is built in the worker, after the fork."""
+
+    def __init__(self, factory: BotFactory, options: dict[str, Any]) -> None:
+        self._factory = factory
+        self._options = options
+        self._bot: AmlBot | None = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+        self.cfg.set("worker_exit", self._on_worker_exit)
+
+    def load(self) -> BotWsgi:
+        self._bot = self._factory()
+        return BotWsgi(SlackRequestHandler(self._bot.app, path=SLACK_PATH))
+
+    def _on_worker_exit(self, server: Any, worker: Any) -> None:
+        # Let accepted slow work finish and post its result before the process goes.
+        if self._bot is not None:
+            self._bot.close()
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """gunicorn settings for the bot: one process, many threads, loopback unless told otherwise."""
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        # One worker process: the work pool and retry memory live in it (several replicas: see scale-out).
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": settings.http_threads,
+        "backlog": 2048,
+        "keepalive": 5,
+        "timeout": 60,
+        "graceful_timeout": 60,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "proc_name": "aml-bot",
+        # gunicorn 27 opens a control socket at a fixed path by default; several servers would collide.
+        "control_socket_disable": True,
+    }
+
+
+def serve_http(settings: Settings, factory: BotFactory) -> None:
+    """Run the HTTP server in the foreground until SIGTERM/SIGINT."""
+    BotServer(factory, server_options(settings)).run()
