@@ -9,7 +9,7 @@ from gunicorn.app.base import BaseApplication
 
 from bot.app import AmlBot
 from bot.settings import Settings
-from bot.wsgi import SLACK_PATH, BotWsgi, SlackRequestHandler
+from bot.wsgi import BotWsgi, make_wsgi
 
 BotFactory = Callable[[], AmlBot]
 
@@ -30,7 +30,7 @@ class BotServer(BaseApplication):
 
     def load(self) -> BotWsgi:
         self._bot = self._factory()
-        return BotWsgi(SlackRequestHandler(self._bot.app, path=SLACK_PATH))
+        return make_wsgi(self._bot)
 
     def _on_worker_exit(self, server: Any, worker: Any) -> None:
         # Let accepted slow work finish and post its result before the process goes.
