@@ -38,7 +38,7 @@ def overview(table: CommandTable) -> str:
             f"• `{table.command} {noun.name}{' ' + verbs if verbs else ''}` — {noun.summary}"
             + ("" if ready else _COMING)
         )
-    lines.append(f"Details of one: `{table.command} help <command>`, e.g. `{table.command} help job`.")
+    lines.append(f"Details of one: `{table.command} help COMMAND`, e.g. `{table.command} help job`.")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from commands.errors import UsageError, UserError
+from commands.text import escape
 
 MAX_TEXT_LENGTH = 2000
 
@@ -82,10 +83,10 @@ def _friendly(message: str) -> str:
     """Reword argparse's terse messages a little; keep its specifics."""
     message = message.strip()
     if message.startswith("unrecognized arguments:"):
-        return "I don't know these words here: " + message.removeprefix("unrecognized arguments:").strip()
+        return "I don't know these words here: " + escape(message.removeprefix("unrecognized arguments:").strip())
     if message.startswith("the following arguments are required:"):
         return "Missing: " + message.removeprefix("the following arguments are required:").strip()
-    return message[:1].upper() + message[1:]
+    return escape(message[:1].upper() + message[1:], limit=300)
 
 
 def key_value(text: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from commands.context import CommandContext, Reply
 from commands.errors import UserError
 from commands.parsing import ArgumentParser
+from commands.text import escape
 
 Handler = Callable[[CommandContext, argparse.Namespace], Reply]
 ArgumentSpec = Callable[[ArgumentParser], None]
@@ -127,8 +128,7 @@ class CommandTable:
 
     def _unknown(self, what: str, word: str, known: Iterable[str], prefix: str = "") -> str:
         names = list(known)
-        shown = word if len(word) <= 40 else word[:40] + "…"
-        message = f"I don't know the {what} `{shown}`."
+        message = f"I don't know the {what} `{escape(word, 40)}`."
         close = difflib.get_close_matches(word.lower(), names, n=3, cutoff=0.6)
         lead = f"{self.command} {prefix} ".replace("  ", " ")
         if close:
