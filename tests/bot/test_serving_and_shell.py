@@ -1,0 +1,47 @@
+"""The production server (gunicorn) and the shell, each started the way a person starts them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from bot.devslack import LocalSlack, SlackDriver
+from bot.localrun import BotProcess
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_gunicorn_serves_healthz_and_signed_commands(local_slack: LocalSlack, tmp_path: Path) -> None:
+    with BotProcess(local_slack.api_url, bot_token=local_slack.bot_token, log_path=tmp_path / "bot.log") as bot:
+        with urllib.request.urlopen(bot.url + "/healthz", timeout=5) as response:
+            assert response.status == 200
+            assert b'"ok": true' in response.read()
+        driver = SlackDriver(bot.events_url, bot.signing_secret, local_slack)
+        answer = driver.slash("compute strat")
+        assert answer.status == 200
+        assert "Did you mean `/aml compute start`?" in answer.json()["text"]
+        assert driver.slash("help", sign=False).status == 401
+    assert "gthread" in (tmp_path / "bot.log").read_text()
+
+
+def test_piped_shell_prints_the_conversation_and_exits_0(tmp_path: Path) -> None:
+    script = "/aml help\n/aml jbo\nas bob /aml help compute\nchannel general\n/aml job submit hello\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--wait", "30"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # the shell writes its bot log under ./.data
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "── #ml-team ──" in out and "── #general ──" in out
+    assert "runs Azure Machine Learning from Slack" in out
+    assert "Did you mean `/aml job`?" in out
+    assert "(only visible to @bob)" in out and "/aml compute start" in out
+    assert "`/aml job submit` is not available yet" in out
+    assert "Traceback" not in out + result.stderr
