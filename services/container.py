@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.catalog import JobCatalog
 from services.ports import CloudBackend
 
 
 @dataclass(frozen=True)
 class Services:
-    """Everything the use cases need; None where a later feature is not wired yet."""
+    """Everything the use cases need; None where a feature is not wired (tests inject only what they use)."""
 
     backend: CloudBackend | None = None
+    catalog: JobCatalog | None = None
