@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import help, planned
+from commands import help, job, planned
 from commands.table import CommandTable
 
 
@@ -10,5 +10,6 @@ def build_table(command: str = "/aml") -> CommandTable:
     """The full command table, in the order help lists it."""
     table = CommandTable(command)
     help.register(table)
+    job.register(table)
     planned.register(table)
     return table

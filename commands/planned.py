@@ -73,8 +73,10 @@ PLANNED: dict[str, tuple[str, dict[str | None, str]]] = {
 
 def register(table: CommandTable) -> None:
     for noun, (summary, verbs) in PLANNED.items():
-        table.noun(noun, summary)
+        entry = table.noun(noun, summary)
         for verb, purpose in verbs.items():
+            if verb in entry.verbs or (verb is None and entry.bare is not None):
+                continue  # already built for real
             path = f"{noun} {verb}" if verb else noun
             table.add(noun, verb, _not_available(path, purpose), arguments=_anything, available=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import socketserver
 import threading
@@ -42,6 +43,17 @@ class RunningBot:
     def workspace(self) -> Workspace:
         return self.slack.workspace
 
+    def ask(self, text: str, *, user: str = "U_ALICE", channel: str = "C_ML", timeout: float = 30) -> str:
+        """Run `/aml text` and return everything the bot showed for it (ack, then slow work's reply)."""
+        seen = len(self.workspace.ephemerals()), len(self.workspace.messages(channel, include_replies=True))
+        response = self.driver.slash(text, user=user, channel=channel)
+        assert response.status == 200, response.body
+        assert self.bot.pool.wait_idle(timeout), f"work for {text!r} did not finish in {timeout}s"
+        shown = (
+            self.workspace.ephemerals()[seen[0] :] + self.workspace.messages(channel, include_replies=True)[seen[1] :]
+        )
+        return "\n".join(item.text + " " + json.dumps(list(item.blocks), ensure_ascii=False) for item in shown)
+
 
 @pytest.fixture
 def local_slack() -> Iterator[LocalSlack]:
@@ -54,9 +66,7 @@ def start_bot(local_slack: LocalSlack) -> Iterator[Callable[..., RunningBot]]:
     """Start the real app (Bolt + WSGI adapter) behind a threaded HTTP server; `table`/settings overridable."""
     started: list[tuple[RunningBot, _ThreadingWSGIServer]] = []
 
-    def start(
-        table: CommandTable | None = None, services: Services | None = None, **settings: str
-    ) -> RunningBot:
+    def start(table: CommandTable | None = None, services: Services | None = None, **settings: str) -> RunningBot:
         secret = secrets.token_hex(16)
         env = {
             "AMLBOT_SLACK_BOT_TOKEN": local_slack.bot_token,
