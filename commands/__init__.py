@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import help, job, planned
+from commands import compute, container, help, job, model, planned, rg, storage, workspace
 from commands.table import CommandTable
 
 
@@ -11,5 +11,11 @@ def build_table(command: str = "/aml") -> CommandTable:
     table = CommandTable(command)
     help.register(table)
     job.register(table)
+    rg.register(table)
+    storage.register(table)
+    container.register(table)
+    workspace.register(table)
+    compute.register(table)
+    model.register(table)
     planned.register(table)
     return table

@@ -35,7 +35,8 @@ class Operation(Protocol[T_co]):
     def done(self) -> bool: ...
 
     def result(self, timeout: float | None = None) -> T_co:
-        """Block until finished; raise a ServiceError (e.g. OperationFailed) when it failed."""
+        """Block until finished; raise a ServiceError (e.g. OperationFailed) when it failed, TimeoutError when
+        `timeout` passed first (the operation goes on)."""
         ...
 
 
@@ -171,3 +172,6 @@ class CloudBackend:
     computes: Computes
     jobs: Jobs
     models: Models
+    # Where new resources go when a command names no resource group or region.
+    default_resource_group: str | None = None
+    default_location: str | None = None

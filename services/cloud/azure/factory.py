@@ -54,4 +54,6 @@ def build_azure_backend(
         computes=AzureComputes(clients),
         jobs=AzureJobs(clients, catalog),
         models=AzureModels(clients),
+        default_resource_group=resource_group,
+        default_location=location,
     )

@@ -87,6 +87,8 @@ def build_local_backend(
         computes=computes,
         jobs=jobs,
         models=LocalModels(layout, jobs),
+        default_resource_group=default_resource_group,
+        default_location=location,
     )
 
 
