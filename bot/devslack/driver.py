@@ -53,6 +53,49 @@ def signature_for(signing_secret: str, timestamp: str, body: str) -> str:
     return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
 
 
+def send_signed(
+    bot_url: str,
+    signing_secret: str,
+    body: str,
+    *,
+    timeout: float = 10.0,
+    timestamp: str | int | None = None,
+    signature: str | None = None,
+    sign: bool = True,
+    headers: dict[str, str] | None = None,
+) -> DriverResponse:
+    """POST a form body to a bot with Slack's headers; usable without a LocalSlack (e.g. in a load process)."""
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    sent = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": USER_AGENT,
+        **(headers or {}),
+    }
+    if sign:
+        sent["X-Slack-Request-Timestamp"] = ts
+        sent["X-Slack-Signature"] = signature or signature_for(signing_secret, ts, body)
+    url = urlsplit(bot_url)
+    target = url.path + (f"?{url.query}" if url.query else "") or "/"
+    connection_type = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    # One connection per request: simple and safe when benchmarks call from many threads.
+    connection = connection_type(url.netloc, timeout=timeout)
+    started = time.perf_counter()
+    try:
+        connection.request("POST", target, body=body.encode(), headers=sent)
+        response = connection.getresponse()
+        data = response.read()
+        elapsed = time.perf_counter() - started
+        return DriverResponse(
+            status=response.status,
+            body=data.decode("utf-8", "replace"),
+            headers={k: v for k, v in response.getheaders()},
+            elapsed=elapsed,
+            request_body=body,
+        )
+    finally:
+        connection.close()
+
+
 class SlackDriver:
     """Plays Slack's side of interactivity against a bot URL such as ``http://127.0.0.1:PORT/slack/events``."""
 
@@ -85,35 +128,16 @@ class SlackDriver:
         headers: dict[str, str] | None = None,
     ) -> DriverResponse:
         """POST a form body with Slack's headers; ``timestamp``/``signature`` override the real ones."""
-        ts = str(timestamp if timestamp is not None else int(time.time()))
-        sent = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "User-Agent": USER_AGENT,
-            **(headers or {}),
-        }
-        if sign:
-            sent["X-Slack-Request-Timestamp"] = ts
-            sent["X-Slack-Signature"] = signature or signature_for(self.signing_secret, ts, body)
-        url = urlsplit(self.bot_url)
-        target = url.path + (f"?{url.query}" if url.query else "") or "/"
-        connection_type = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        # One connection per request: simple and safe when benchmarks call from many threads.
-        connection = connection_type(url.netloc, timeout=self.timeout)
-        started = time.perf_counter()
-        try:
-            connection.request("POST", target, body=body.encode(), headers=sent)
-            response = connection.getresponse()
-            data = response.read()
-            elapsed = time.perf_counter() - started
-            return DriverResponse(
-                status=response.status,
-                body=data.decode("utf-8", "replace"),
-                headers={k: v for k, v in response.getheaders()},
-                elapsed=elapsed,
-                request_body=body,
-            )
-        finally:
-            connection.close()
+        return send_signed(
+            self.bot_url,
+            self.signing_secret,
+            body,
+            timeout=self.timeout,
+            timestamp=timestamp,
+            signature=signature,
+            sign=sign,
+            headers=headers,
+        )
 
     def resend(
         self, previous: DriverResponse, *, retry_num: int = 1, retry_reason: str = "http_timeout"
@@ -128,6 +152,40 @@ class SlackDriver:
         return response
 
     # -- slash commands -------------------------------------------------------------------------
+
+    def slash_form(
+        self,
+        text: str,
+        *,
+        user: str = "U_ALICE",
+        channel: str = "C_ML",
+        command: str = "/aml",
+        trigger_id: str | None = None,
+        response_url: str | None = None,
+    ) -> dict[str, str]:
+        """The form body Slack sends for a slash command (with a fresh trigger id and response_url)."""
+        who, where = self._user(user), self._channel(channel)
+        if trigger_id is None:
+            trigger_id = self.local_slack.new_trigger_id(who.id)
+        else:
+            self.local_slack.register_trigger(trigger_id, who.id)
+        response_url = response_url or self.local_slack.new_response_url(where.id, who.id)
+        team = self.local_slack.workspace.team
+        return {
+            "token": self.verification_token,
+            "team_id": team.id,
+            "team_domain": team.domain,
+            "channel_id": where.id,
+            "channel_name": "directmessage" if where.is_im else where.name,
+            "user_id": who.id,
+            "user_name": who.name,
+            "command": command,
+            "text": text,
+            "api_app_id": self.local_slack.workspace.bot.app_id,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id,
+        }
 
     def slash(
         self,
@@ -146,31 +204,12 @@ class SlackDriver:
     ) -> DriverResponse:
         """Invoke a slash command as ``user`` in ``channel`` (ids or names)."""
         who, where = self._user(user), self._channel(channel)
-        if trigger_id is None:
-            trigger_id = self.local_slack.new_trigger_id(who.id)
-        else:
-            self.local_slack.register_trigger(trigger_id, who.id)
-        response_url = response_url or self.local_slack.new_response_url(where.id, who.id)
-        team = self.local_slack.workspace.team
-        form = {
-            "token": self.verification_token,
-            "team_id": team.id,
-            "team_domain": team.domain,
-            "channel_id": where.id,
-            "channel_name": "directmessage" if where.is_im else where.name,
-            "user_id": who.id,
-            "user_name": who.name,
-            "command": command,
-            "text": text,
-            "api_app_id": self.local_slack.workspace.bot.app_id,
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": trigger_id,
-        }
-        headers = _retry_headers(retry_num, retry_reason) if retry_num is not None else None
-        response = self.send(
-            urlencode(form), timestamp=timestamp, signature=signature, sign=sign, headers=headers
+        form = self.slash_form(
+            text, user=who.id, channel=where.id, command=command, trigger_id=trigger_id, response_url=response_url
         )
+        trigger_id, response_url = form["trigger_id"], form["response_url"]
+        headers = _retry_headers(retry_num, retry_reason) if retry_num is not None else None
+        response = self.send(urlencode(form), timestamp=timestamp, signature=signature, sign=sign, headers=headers)
         response.trigger_id, response.response_url, response.payload = trigger_id, response_url, form
         self._show_ack(response, who, where, command, text)
         return response
@@ -305,9 +344,7 @@ def _pick(found: list[Button], action_index: int | None, action_id: str | None, 
     else:
         candidates = found
     matching = [
-        b
-        for b in candidates
-        if (action_id is None or b.action_id == action_id) and (value is None or b.value == value)
+        b for b in candidates if (action_id is None or b.action_id == action_id) and (value is None or b.value == value)
     ]
     if not matching:
         raise LookupError(f"no button matches action_id={action_id!r} value={value!r}")
