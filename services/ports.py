@@ -41,9 +41,10 @@ class Operation(Protocol[T_co]):
 
 
 class ResourceGroups(Protocol):
-    def create_or_update(
-        self, name: str, *, location: str, tags: Mapping[str, str] | None = None
-    ) -> ResourceGroupInfo: ...
+    def create_or_update(self, name: str, *, location: str, tags: Mapping[str, str] | None = None) -> ResourceGroupInfo:
+        """Create the group or update its tags; InvalidInput when it already exists in another location
+        (resource groups cannot move)."""
+        ...
 
     def get(self, name: str) -> ResourceGroupInfo: ...
 
@@ -108,9 +109,15 @@ class Computes(Protocol):
 
     def get(self, name: str, *, scope: WorkspaceScope | None = None) -> ComputeInfo: ...
 
-    def begin_start(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[ComputeInfo]: ...
+    def begin_start(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[ComputeInfo]:
+        """Start a stopped instance. InvalidState for a cluster (clusters scale by themselves between their
+        min and max nodes) and for an instance that is not stopped (e.g. already running)."""
+        ...
 
-    def begin_stop(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[ComputeInfo]: ...
+    def begin_stop(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[ComputeInfo]:
+        """Stop a running instance. InvalidState for a cluster (clusters scale by themselves between their
+        min and max nodes) and for an instance that is not running (e.g. already stopped)."""
+        ...
 
     def begin_delete(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[None]: ...
 
@@ -158,7 +165,9 @@ class Models(Protocol):
         scope: WorkspaceScope | None = None,
     ) -> ModelInfo: ...
 
-    def list_versions(self, name: str, *, scope: WorkspaceScope | None = None) -> Sequence[ModelInfo]: ...
+    def list_versions(self, name: str, *, scope: WorkspaceScope | None = None) -> Sequence[ModelInfo]:
+        """The model's versions newest first: numeric versions highest first, after any non-numeric labels."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def test_rg_create_bad_inputs_create_nothing(running: RunningBot, backend: Cloud
     assert "is not a valid resource group name" in invalid and "must not end with `.`" in invalid
     assert "Try `team.rg`." in invalid
     with pytest.raises(NotFound):
-        backend.resource_groups.get("team.rg.")
+        backend.resource_groups.get("team.rg")  # not created under the suggested name either
     tag = running.ask("rg create team-rg --tag novalue")
     assert "expected key=value" in tag and "Usage: `/aml rg create [--location L] [--tag k=v] NAME`" in tag
     region = running.ask("rg create team-rg --location mars!")

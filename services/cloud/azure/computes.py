@@ -13,7 +13,7 @@ from typing import Any
 
 from services.cloud.azure.clients import AzureClients, Target
 from services.cloud.azure.errors import azure_errors
-from services.cloud.azure.operation import DoneOperation, PollerOperation
+from services.cloud.azure.operation import PollerOperation
 from services.cloud.azure.storage import text
 from services.errors import InvalidInput, InvalidState
 from services.models import ComputeInfo, ComputeKind, WorkspaceScope
@@ -24,7 +24,6 @@ _KINDS = {"computeinstance": ComputeKind.INSTANCE, "amlcompute": ComputeKind.CLU
 _TIERS = {"dedicated": "dedicated", "lowpriority": "low_priority", "low_priority": "low_priority"}
 # Instance states in which it costs money and a stop makes sense.
 _STOPPABLE = frozenset({"running", "jobrunning", "unusable", "setupfailed", "usersetupfailed"})
-_ALREADY_STOPPING = frozenset({"stopped", "stopping"})
 _DURATION = re.compile(
     r"P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?"
 )
@@ -98,6 +97,16 @@ def compute_info(resource: Any) -> ComputeInfo | None:
         idle_scale_down_seconds=int(idle) if idle is not None else None,
         tier=_TIERS.get((text(getattr(props, "vm_priority", None)) or "").lower()),
         created_by=created_by,
+    )
+
+
+def _cluster_refused(info: ComputeInfo, verb: str) -> InvalidState:
+    """Clusters are neither started nor stopped: they scale between their min and max nodes by themselves."""
+    nodes = f"{info.min_nodes or 0}–{info.max_nodes if info.max_nodes is not None else '?'}"
+    return InvalidState(
+        f"`{info.name}` is a cluster: clusters scale by themselves between their min and max nodes "
+        f"({nodes} here), so it cannot be {verb}.",
+        hint="Jobs sent to it start nodes; idle nodes go away after the scale-down delay.",
     )
 
 
@@ -193,7 +202,7 @@ class AzureComputes:
         # Re-read first: Azure answers 400 StartComputeInstanceOnlyAllowedInStoppedState otherwise.
         info = self.get(name, scope=scope)
         if info.kind is ComputeKind.CLUSTER:
-            raise InvalidInput(f"`{name}` is a cluster: clusters start nodes by themselves when a job needs them.")
+            raise _cluster_refused(info, "started")
         if info.state.lower() != "stopped":
             raise InvalidState(
                 f"Compute instance `{name}` is {info.state}; only a stopped instance can be started.",
@@ -208,15 +217,20 @@ class AzureComputes:
         )
 
     def begin_stop(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[ComputeInfo]:
+        # Re-read first, as start does: a stop of an instance that is not running is refused before any POST.
         info = self.get(name, scope=scope)
         if info.kind is ComputeKind.CLUSTER:
-            raise InvalidInput(
-                f"`{name}` is a cluster: it cannot be stopped; it scales down to its minimum "
-                f"({info.min_nodes or 0} nodes) when idle."
-            )
+            raise _cluster_refused(info, "stopped")
         state = info.state.lower()
-        if state in _ALREADY_STOPPING:
-            return DoneOperation(info, description=f"Compute instance `{name}` is already {info.state}")
+        if state == "stopped":
+            raise InvalidState(
+                f"Compute instance `{name}` is already stopped.", hint=f"Start it with `/aml compute start {name}`."
+            )
+        if state == "stopping":
+            raise InvalidState(
+                f"Compute instance `{name}` is already stopping.",
+                hint=f"`/aml compute show {name}` tells when it has stopped.",
+            )
         if state not in _STOPPABLE:
             raise InvalidState(
                 f"Compute instance `{name}` is {info.state}; it can be stopped once it is running.",

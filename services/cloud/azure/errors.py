@@ -209,6 +209,8 @@ def to_service_error(exc: BaseException, *, what: str = "the resource") -> Servi
             f"The name of {what} is already used by someone else in Azure.",
             hint="Storage account names are global: pick another one.",
         )
+    if lowered == "invalidresourcegrouplocation":  # ARM's 409 for a PUT of an existing group elsewhere
+        return _group_cannot_move(message, what)
     if code and _STATE_CODE.search(code):
         return InvalidState(f"{_cap(what)} is not in a state that allows this ({code}).{said}")
     if _failed_lro(exc):
@@ -223,6 +225,27 @@ def to_service_error(exc: BaseException, *, what: str = "the resource") -> Servi
         return InvalidInput(f"Azure rejected the request for {what}" + (f" ({code})" if code else "") + f".{said}")
     return BackendUnavailable(
         f"Azure failed on {what}" + (f" (HTTP {status})" if status else "") + f".{said}", hint="Try again later."
+    )
+
+
+# "Invalid resource group location 'westeurope'. The Resource group already exists in location 'eastus'."
+_GROUP_LOCATIONS = re.compile(
+    r"(?i)location '(?P<asked>[^']+)'.*already exists in location '(?P<existing>[^']+)'", re.DOTALL
+)
+
+
+def _group_cannot_move(message: str, what: str) -> InvalidInput:
+    match = _GROUP_LOCATIONS.search(message)
+    if match is None:
+        return InvalidInput(
+            f"{_cap(what)} already exists in another location; resource groups cannot move.",
+            hint="Use the group's own location or another group name.",
+        )
+    existing, asked = match["existing"], match["asked"]
+    return InvalidInput(
+        f"{_cap(what)} already exists in `{existing}`; resource groups cannot move, "
+        f"so its location cannot change to `{asked}`.",
+        hint=f"Use location `{existing}` or another group name.",
     )
 
 

@@ -194,15 +194,25 @@ class AzureJobs:
         # A retried request (same request id, so same name) returns the job it already submitted.
         existing = self._existing(ml, name)
         if existing is not None:
-            return self._info(ml, existing)
+            return self._info(ml, self._same_request(existing, request))
         job = self._build(template, overrides, request, name, compute, services)
         try:
             with azure_errors(self._what(name)):
                 created = ml.jobs.create_or_update(job)
         except AlreadyExists:
-            # Another replica submitted the same request between our read and our write.
-            return self._info(ml, self._entity(ml, name))
+            # Another replica submitted the same request between our read and our write, or another request
+            # took the (explicit) name meanwhile.
+            return self._info(ml, self._same_request(self._entity(ml, name), request))
         return job_info(created)
+
+    @staticmethod
+    def _same_request(existing: Any, request: JobRequest) -> Any:
+        """`existing` when this request submitted it (an idempotent retry); AlreadyExists when another did."""
+        if (existing.tags or {}).get(TAG_REQUEST) == request.request_id:
+            return existing
+        raise AlreadyExists(
+            f"A job named `{existing.name}` already exists.", hint="Choose another name, or leave the name out."
+        )
 
     def rerun(
         self,

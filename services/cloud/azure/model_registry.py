@@ -24,6 +24,11 @@ def model_path(job_name: str, path: str) -> str:
     return f"{output_uri(job_name)}{cleaned}/"
 
 
+def version_key(version: str) -> tuple[int, int, str]:
+    """Sort key of a model version: numbers by value, after them other labels (as the local backend sorts)."""
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+
+
 def _model_type(value: Any) -> ModelType:
     return ModelType.MLFLOW if "mlflow" in str(value or "").lower() else ModelType.CUSTOM
 
@@ -74,8 +79,9 @@ class AzureModels:
             return model_info(ml.models.create_or_update(entity))
 
     def list_versions(self, name: str, *, scope: WorkspaceScope | None = None) -> Sequence[ModelInfo]:
+        """Newest (highest) version first."""
         validate_model_name(name)
         ml = self._clients.ml(self._clients.target(scope))
         with azure_errors(f"model `{name}`"):
             versions = [model_info(m) for m in ml.models.list(name=name)]
-        return sorted(versions, key=lambda m: (len(m.version), m.version), reverse=True)
+        return sorted(versions, key=lambda m: version_key(m.version), reverse=True)

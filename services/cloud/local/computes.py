@@ -167,8 +167,13 @@ class LocalComputes:
         return infos
 
     def get(self, name: str, *, scope: WorkspaceScope | None = None) -> ComputeInfo:
-        workspace = self._layout.workspace_for(scope)
+        workspace = self._workspace_of(name, scope)
         return self._info(workspace, load_compute(workspace, name))
+
+    def _workspace_of(self, name: str, scope: WorkspaceScope | None) -> Path:
+        """The workspace folder to look for compute `name` in, after checking the name as Azure does."""
+        validate_compute(name)
+        return self._layout.workspace_for(scope)
 
     def _info(self, workspace: Path, record: dict[str, Any]) -> ComputeInfo:
         name = str(record["name"])
@@ -209,7 +214,7 @@ class LocalComputes:
     def _move(
         self, name: str, scope: WorkspaceScope | None, *, to: str, via: str, verb: str
     ) -> LocalOperation[ComputeInfo]:
-        workspace = self._layout.workspace_for(scope)
+        workspace = self._workspace_of(name, scope)
         path = find_compute_file(workspace, name)
         with file_lock(path.parent / ".lock"):
             raw = read_json(path)
@@ -218,8 +223,10 @@ class LocalComputes:
             record = effective_compute(raw)
             name = str(record["name"])
             if record.get("kind") != INSTANCE:
+                info = self._info(workspace, record)
                 raise InvalidState(
-                    f"`{name}` is a cluster: it scales between its min and max nodes by itself and cannot be "
+                    f"`{name}` is a cluster: clusters scale by themselves between their min and max nodes "
+                    f"({info.min_nodes}–{info.max_nodes} here), so it cannot be "
                     f"{'started' if verb == 'start' else 'stopped'}.",
                     hint="Jobs sent to it start nodes; idle nodes go away after the scale-down delay.",
                 )
@@ -248,7 +255,7 @@ class LocalComputes:
         return self._operation(workspace, name, f"{verb.capitalize()} compute {name}")
 
     def begin_delete(self, name: str, *, scope: WorkspaceScope | None = None) -> LocalOperation[None]:
-        workspace = self._layout.workspace_for(scope)
+        workspace = self._workspace_of(name, scope)
         path = find_compute_file(workspace, name)
         with file_lock(path.parent / ".lock"):
             name = path.stem

@@ -68,7 +68,7 @@ from services.models import (
     MetricPoint,
     WorkspaceScope,
 )
-from services.naming import job_name_for, validate_compute
+from services.naming import job_name_for, validate_compute, validate_job_name
 
 TAG_RERUN_OF = "amlbot-rerun-of"
 # A job whose runner never recorded itself this long after submit is reported Failed.
@@ -171,7 +171,8 @@ class LocalJobs:
 
     # ------------------------------------------------------------------ public helpers (not in the port)
     def job_dir(self, name: str, *, scope: WorkspaceScope | None = None) -> Path:
-        """The folder of job `name` (NotFound listing recent jobs otherwise)."""
+        """The folder of job `name` (InvalidName for a name Azure would refuse, NotFound listing recent jobs)."""
+        validate_job_name(name)
         workspace = self._layout.workspace_for(scope)
         found = find_child(Layout.jobs_dir(workspace), name, JOB_FILE)
         if found is None:

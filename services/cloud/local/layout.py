@@ -8,7 +8,9 @@
         jobs/<job>/ (job.json, status.json, user_logs/std_log.txt, outputs/<name>/, code/, mlruns/)
         models/<name>/<version>/ (+ models/<name>/_meta/<version>.json)
 ```
-Names are matched case-insensitively like Azure does, and stored as first typed.
+Names are matched case-insensitively like Azure does, and stored as first typed. Every `find_*` lookup
+checks the name against Azure's rule first (services/naming.py), so a name Azure would refuse is
+InvalidName here too, before anything is read.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from services.errors import NotFound
 from services.models import WorkspaceScope
+from services.naming import validate_resource_group, validate_storage_account, validate_workspace
 
 GROUP_FILE = "group.json"
 ACCOUNT_FILE = "account.json"
@@ -72,6 +75,7 @@ class Layout:
         return [p.name for p in children(self.groups_dir, GROUP_FILE)]
 
     def find_group(self, name: str) -> Path:
+        validate_resource_group(name)
         found = find_child(self.groups_dir, name, GROUP_FILE)
         if found is None:
             raise not_found("resource group", name, self.group_names())
@@ -82,6 +86,7 @@ class Layout:
         return [a for g in children(self.groups_dir, GROUP_FILE) for a in children(g / "storage", ACCOUNT_FILE)]
 
     def find_account(self, account: str, resource_group: str) -> Path:
+        validate_storage_account(account)
         group = self.find_group(resource_group)
         found = find_child(group / "storage", account, ACCOUNT_FILE)
         if found is None:
@@ -96,6 +101,7 @@ class Layout:
         return [w for g in children(self.groups_dir, GROUP_FILE) for w in children(g / "workspaces", WORKSPACE_FILE)]
 
     def find_workspace(self, name: str, resource_group: str | None = None) -> Path:
+        validate_workspace(name)
         group = self.find_group(resource_group or self.default_resource_group)
         found = find_child(group / "workspaces", name, WORKSPACE_FILE)
         if found is None:

@@ -15,7 +15,7 @@ from services.cloud.local.jobs import LocalJobs
 from services.cloud.local.layout import Layout, find_child, not_found
 from services.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from services.models import ModelInfo, ModelType, WorkspaceScope
-from services.naming import validate_model_name, validate_model_version
+from services.naming import validate_job_name, validate_model_name, validate_model_version
 
 META_DIR = "_meta"  # versions start with a letter or digit, so this never clashes with one
 
@@ -39,6 +39,7 @@ class LocalModels:
         type: ModelType = ModelType.CUSTOM,
         scope: WorkspaceScope | None = None,
     ) -> ModelInfo:
+        validate_job_name(job_name)  # all names first, in the order Azure checks them
         validate_model_name(name)
         validate_model_version(version)
         workspace = self._layout.workspace_for(scope)
@@ -85,6 +86,8 @@ class LocalModels:
         return self._info(meta)
 
     def list_versions(self, name: str, *, scope: WorkspaceScope | None = None) -> Sequence[ModelInfo]:
+        """Newest (highest) version first, like Azure."""
+        validate_model_name(name)
         models = Layout.models_dir(self._layout.workspace_for(scope))
         model_dir = find_child(models, name)
         if model_dir is None or not (model_dir / META_DIR).is_dir():
@@ -92,7 +95,7 @@ class LocalModels:
             raise not_found("model", name, existing)
         metas = [read_json(p) for p in (model_dir / META_DIR).glob("*.json")]
         infos = [self._info(m) for m in metas if m is not None]
-        return sorted(infos, key=lambda i: _version_key(i.version))
+        return sorted(infos, key=lambda i: _version_key(i.version), reverse=True)
 
     @staticmethod
     def _source(job_dir: Path, path: str) -> Path:

@@ -62,7 +62,7 @@ class LocalResourceGroups:
             if record is not None and str(record.get("location")) != location:
                 raise InvalidInput(
                     f"Resource group `{folder.name}` already exists in `{record.get('location')}`; "
-                    f"its location cannot change to `{location}`.",
+                    f"resource groups cannot move, so its location cannot change to `{location}`.",
                     hint=f"Use location `{record.get('location')}` or another group name.",
                 )
             record = {

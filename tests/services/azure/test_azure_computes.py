@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.errors import InvalidInput, InvalidName, InvalidState, NotFound, OperationFailed, QuotaExceeded
+from services.errors import InvalidName, InvalidState, NotFound, OperationFailed, QuotaExceeded
 from services.models import ComputeKind, WorkspaceScope
 from tests.services.azure.azure_fakes import (
     ARM,
@@ -258,17 +258,21 @@ def test_stop_a_running_instance() -> None:
     assert make_backend(transport).computes.begin_stop("ci-ada").result(timeout=5).state == "Stopped"
 
 
-def test_stop_an_already_stopped_instance_is_a_no_op() -> None:
-    transport = FakeTransport().add("GET", rf"{COMPUTES}/ci-ada\?", Canned(200, compute_instance_body(state="Stopped")))
-    operation = make_backend(transport).computes.begin_stop("ci-ada")
-    assert operation.done() and operation.result().state == "Stopped"
+@pytest.mark.parametrize("state", ["Stopped", "Stopping"])
+def test_stop_an_instance_already_stopped_or_stopping_is_invalid_state_after_a_fresh_read(state: str) -> None:
+    transport = FakeTransport().add("GET", rf"{COMPUTES}/ci-ada\?", Canned(200, compute_instance_body(state=state)))
+    with pytest.raises(InvalidState, match=f"ci-ada` is already {state.lower()}"):
+        make_backend(transport).computes.begin_stop("ci-ada")
     assert transport.sent("POST") == []
 
 
-def test_stop_a_cluster_is_refused() -> None:
+@pytest.mark.parametrize(("verb", "done"), [("start", "started"), ("stop", "stopped")])
+def test_start_or_stop_a_cluster_is_invalid_state(verb: str, done: str) -> None:
     transport = FakeTransport().add("GET", rf"{COMPUTES}/cpu-cluster\?", Canned(200, aml_compute_body()))
-    with pytest.raises(InvalidInput, match="scales down"):
-        make_backend(transport).computes.begin_stop("cpu-cluster")
+    with pytest.raises(InvalidState, match="clusters scale by themselves between their min and max nodes") as refused:
+        getattr(make_backend(transport).computes, f"begin_{verb}")("cpu-cluster")
+    assert f"cannot be {done}" in str(refused.value)
+    assert transport.sent("POST") == []
 
 
 def test_delete() -> None:

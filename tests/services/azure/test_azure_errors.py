@@ -59,6 +59,7 @@ def http_error(status: int, code: str, message: str, headers: dict[str, str] | N
         (400, "StartComputeInstanceOnlyAllowedInStoppedState", "not stopped", InvalidState),
         (409, "AnotherOperationInProgress", "busy", InvalidState),
         (409, "ResourceGroupBeingDeleted", "being deleted", InvalidState),
+        (409, "InvalidResourceGroupLocation", "already exists in another location", InvalidInput),
         (400, "InvalidParameter", "bad size", InvalidInput),
         (500, "InternalServerError", "oops", BackendUnavailable),
         (401, "InvalidAuthenticationToken", "expired", BackendUnavailable),

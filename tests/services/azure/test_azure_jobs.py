@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.errors import InvalidInput, InvalidState, NotFound
+from services.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from services.models import (
     TAG_REQUEST,
     TAG_SLACK_CHANNEL,
@@ -380,3 +380,38 @@ def test_a_template_azure_ml_rejects_is_invalid_input_with_the_reason() -> None:
     with pytest.raises(InvalidInput, match=r"job template `broken`: resources\.instance_count: Not a valid integer"):
         make_backend(transport).jobs.submit(request)
     assert transport.sent("PUT") == []
+
+
+def test_an_explicit_name_another_request_submitted_is_already_exists() -> None:
+    request = JobRequest(template="tiny", request_id="req-2", requested_by="U42", channel="C7", name="tiny-mine")
+    theirs = {**BOT_TAGS, TAG_REQUEST: "req-1"}
+    transport = FakeTransport().add("GET", rf"{JOBS}/tiny-mine\?", Canned(200, job_body("tiny-mine", tags=theirs)))
+    with pytest.raises(AlreadyExists, match="A job named `tiny-mine` already exists"):
+        make_backend(transport).jobs.submit(request)
+    assert transport.sent("PUT") == []
+
+
+def test_an_explicit_name_of_a_job_made_outside_the_bot_is_already_exists() -> None:
+    request = JobRequest(template="tiny", request_id="req-2", requested_by="U42", channel="C7", name="handmade")
+    transport = FakeTransport().add("GET", rf"{JOBS}/handmade\?", Canned(200, job_body("handmade")))
+    with pytest.raises(AlreadyExists, match="`handmade`"):
+        make_backend(transport).jobs.submit(request)
+    assert transport.sent("PUT") == []
+
+
+def test_losing_the_race_for_an_explicit_name_to_another_request_is_already_exists() -> None:
+    request = JobRequest(template="tiny", request_id="req-2", requested_by="U42", channel="C7", name="tiny-race")
+    theirs = {**BOT_TAGS, TAG_REQUEST: "req-1"}
+    transport = (
+        FakeTransport()
+        .add(
+            "GET",
+            rf"{JOBS}/tiny-race\?",
+            arm_error(404, "UserError", "not found"),
+            Canned(200, job_body("tiny-race", status="NotStarted", tags=theirs)),
+        )
+        .add("PUT", rf"{JOBS}/tiny-race\?", arm_error(409, "Conflict", "Job tiny-race already exists."))
+    )
+    with pytest.raises(AlreadyExists, match="A job named `tiny-race` already exists"):
+        make_backend(transport).jobs.submit(request)
+    assert len(transport.sent("PUT")) == 1

@@ -20,6 +20,7 @@ import pytest
 from services.catalog import JobCatalog
 from services.cloud.azure.clients import AzureClients
 from services.cloud.azure.jobs import AzureJobs
+from services.cloud.azure.model_registry import version_key
 from services.errors import AlreadyExists, InvalidInput, InvalidName, NotFound
 from services.models import MetricPoint, ModelType
 from tests.services.azure.azure_fakes import (
@@ -247,3 +248,8 @@ def test_list_versions() -> None:
     transport = FakeTransport().add("GET", rf"{MODELS}/versions\?", Canned(200, listing))
     versions = make_backend(transport).models.list_versions("tiny-model")
     assert [(m.version, m.job_name) for m in versions] == [("10", "job-10"), ("2", "job-2"), ("1", "job-1")]
+
+
+def test_versions_sort_newest_first_numbers_by_value_after_labels() -> None:
+    versions = ["1", "10", "2", "beta", "v2", "9"]
+    assert sorted(versions, key=version_key, reverse=True) == ["v2", "beta", "10", "9", "2", "1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.errors import Forbidden, InvalidName, NotFound, OperationFailed, Throttled
+from services.errors import Forbidden, InvalidInput, InvalidName, NotFound, OperationFailed, Throttled
 from tests.services.azure.azure_fakes import (
     ARM,
     RESOURCES,
@@ -51,6 +51,22 @@ def test_get_missing_group_is_not_found() -> None:
     )
     with pytest.raises(NotFound, match="Resource group `rg-team` was not found"):
         make_backend(transport).resource_groups.get("rg-team")
+
+
+def test_an_existing_group_in_another_location_is_invalid_input() -> None:
+    transport = FakeTransport().add(
+        "PUT",
+        RG_URL,
+        arm_error(
+            409,
+            "InvalidResourceGroupLocation",
+            "Invalid resource group location 'westus'. The Resource group already exists in location 'eastus'.",
+        ),
+    )
+    with pytest.raises(InvalidInput, match="already exists in `eastus`; resource groups cannot move") as refused:
+        make_backend(transport).resource_groups.create_or_update("rg-team", location="westus")
+    assert "cannot change to `westus`" in str(refused.value)
+    assert refused.value.hint == "Use location `eastus` or another group name."
 
 
 def test_invalid_name_is_refused_before_any_call() -> None:

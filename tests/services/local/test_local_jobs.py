@@ -88,7 +88,7 @@ def test_train_tiny_logs_metrics_per_epoch_and_a_model_that_can_be_registered(ba
     )
     assert (Path(first.path) / "model.json").read_text() == model_file.read_text()
     assert first.job_name == done.name and second.type == ModelType.MLFLOW
-    assert [m.version for m in backend.models.list_versions("tiny-classifier")] == ["1", "2"]
+    assert [m.version for m in backend.models.list_versions("tiny-classifier")] == ["2", "1"]  # newest first
     with pytest.raises(AlreadyExists, match="version 3"):
         backend.models.register(job_name=done.name, name="tiny-classifier", version="1")
     with pytest.raises(NotFound, match="model") as missing_path:
@@ -171,6 +171,17 @@ def test_unknown_template_and_input_are_explained(backend: CloudBackend) -> None
     with pytest.raises(NotFound, match="no compute `gpu-clustr`"):
         backend.jobs.submit(job_request("hello", compute="gpu-clustr"))
     assert backend.jobs.list() == []
+
+
+def test_names_azure_would_refuse_are_invalid_name_before_anything_is_read(backend: CloudBackend) -> None:
+    with pytest.raises(InvalidName, match="not a valid job name"):
+        backend.jobs.metrics("9 lives!")
+    with pytest.raises(InvalidName, match="not a valid workspace name"):
+        backend.jobs.get("hello-1", scope=WorkspaceScope(workspace="-bad ws"))
+    with pytest.raises(InvalidName, match="not a valid resource group name"):
+        backend.computes.get("dev-instance", scope=WorkspaceScope(resource_group="bad group!"))
+    with pytest.raises(InvalidName, match="not a valid compute name"):  # the compute's own name first, as on Azure
+        backend.computes.get("9-lives", scope=WorkspaceScope(workspace="ws-nowhere"))
 
 
 def test_the_same_request_submits_once(backend: CloudBackend) -> None:
