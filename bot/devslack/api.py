@@ -81,8 +81,8 @@ def _page(p: Params, items: Sequence[Any], default_limit: int = 100) -> tuple[li
     return page, _cursor(offset + limit) if offset + limit < len(items) else ""
 
 
-def _api(ctx: ApiContext, message: Message) -> JSON:
-    return message.to_api(ctx.workspace.team.id)
+def _api(ctx: ApiContext, message: Message, include_metadata: bool = False) -> JSON:
+    return message.to_api(ctx.workspace.team.id, include_metadata=include_metadata)
 
 
 # -- auth ----------------------------------------------------------------------------------------
@@ -119,8 +119,18 @@ def chat_post_message(ctx: ApiContext, p: Params) -> JSON:
         thread_ts=p.text("thread_ts"),
         reply_broadcast=p.flag("reply_broadcast"),
         mrkdwn=p.flag("mrkdwn", True),
+        metadata=_metadata(p),
     )
     return {"channel": channel.id, "ts": message.ts, "message": _api(ctx, message)}
+
+
+def _metadata(p: Params) -> JSON | None:
+    metadata = p.structured("metadata", error="invalid_metadata_format")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str):
+        raise SlackError("invalid_metadata_format")
+    return metadata
 
 
 @method("chat.update")
@@ -208,7 +218,7 @@ def conversations_history(ctx: ApiContext, p: Params) -> JSON:
     found = [m for m in reversed(ctx.workspace.messages(channel.id)) if within(float(m.ts))]
     page, next_cursor = _page(p, found)
     return {
-        "messages": [_api(ctx, m) for m in page],
+        "messages": [_api(ctx, m, p.flag("include_all_metadata")) for m in page],
         "has_more": bool(next_cursor),
         "pin_count": 0,
         "response_metadata": {"next_cursor": next_cursor},
@@ -227,7 +237,7 @@ def conversations_replies(ctx: ApiContext, p: Params) -> JSON:
     thread = [m for m in [parent] if m and not m.deleted] + ctx.workspace.replies(channel.id, parent_ts)
     page, next_cursor = _page(p, thread, default_limit=1000)
     return {
-        "messages": [_api(ctx, m) for m in page],
+        "messages": [_api(ctx, m, p.flag("include_all_metadata")) for m in page],
         "has_more": bool(next_cursor),
         "response_metadata": {"next_cursor": next_cursor},
     }

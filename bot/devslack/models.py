@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -153,6 +154,8 @@ class Message:
     bot_id: str | None = None
     app_id: str | None = None
     revision: int = 0
+    # Slack message metadata ({"event_type", "event_payload"}): returned only with include_all_metadata.
+    metadata: JSON | None = None
 
     is_ephemeral = False
 
@@ -161,9 +164,11 @@ class Message:
         """True for a message inside a thread (not the parent)."""
         return self.thread_ts is not None and self.thread_ts != self.ts
 
-    def to_api(self, team_id: str) -> JSON:
+    def to_api(self, team_id: str, *, include_metadata: bool = False) -> JSON:
         """The message as ``conversations.history`` returns it."""
         data: JSON = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts, "team": team_id}
+        if include_metadata and self.metadata:
+            data["metadata"] = copy.deepcopy(self.metadata)
         if self.bot_id:
             data["bot_id"] = self.bot_id
             data["app_id"] = self.app_id

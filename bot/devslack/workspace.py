@@ -74,6 +74,7 @@ class Workspace:
         reply_broadcast: bool = False,
         mrkdwn: bool = True,
         files: Sequence[JSON] = (),
+        metadata: JSON | None = None,
     ) -> Message:
         """Post a message (by the bot unless ``user`` is given); a ``thread_ts`` makes it a reply."""
         channel = self.directory.require_channel(channel_id)
@@ -94,6 +95,7 @@ class Workspace:
                 files=copy.deepcopy(list(files)),
                 bot_id=self.bot.bot_id if is_bot else None,
                 app_id=self.bot.app_id if is_bot else None,
+                metadata=copy.deepcopy(metadata) if metadata else None,
             )
             if parent:
                 parent.thread_ts = parent.ts
