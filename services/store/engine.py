@@ -1,0 +1,86 @@
+"""Engines for the store: SQLite by default (one process), PostgreSQL for several replicas."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from services.store.tables import metadata
+
+DB_FILENAME = "aml-bot.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def default_url(data_dir: Path | str) -> str:
+    """`sqlite:///<data_dir>/aml-bot.db` (the folder is created when the engine is made)."""
+    return f"sqlite:///{Path(data_dir) / DB_FILENAME}"
+
+
+def make_engine(
+    url: str | None = None,
+    *,
+    data_dir: Path | str = ".data",
+    schema: str | None = None,
+    **engine_kwargs: Any,
+) -> Engine:
+    """An Engine for `url`, or for SQLite under `data_dir` when `url` is None.
+
+    SQLite: WAL, synchronous=NORMAL, busy_timeout, foreign keys, and every transaction starts with
+    BEGIN IMMEDIATE, so a read-then-write transaction never fails on a lock upgrade (writers queue on the
+    busy timeout instead). PostgreSQL: `postgresql+psycopg://…`, pre-ping; `schema` sets the search_path
+    (tests give each run its own schema; a shared database can too).
+    """
+    url = url or default_url(data_dir)
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if schema is not None:
+            raise ValueError("schema= is for PostgreSQL; SQLite keeps one schema per file")
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **engine_kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        connect_args = dict(engine_kwargs.pop("connect_args", {}))
+        if schema is not None:
+            if not _SCHEMA_NAME.match(schema):
+                raise ValueError(f"not a plain schema name: {schema!r}")
+            connect_args["options"] = f"{connect_args.get('options', '')} -c search_path={schema}".strip()
+        engine_kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, connect_args=connect_args, **engine_kwargs)
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:///… or postgresql+psycopg://…")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy emits BEGIN itself (below); the driver's own transaction control stays out of the way.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet (Alembic migrations replace this in issue 7)."""
+    metadata.create_all(engine)
+
+
+def drop_schema(engine: Engine) -> None:
+    metadata.drop_all(engine)
