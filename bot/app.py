@@ -10,6 +10,7 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
+from bot.background import BackgroundLoops, Loop
 from bot.deliveries import RecentDeliveries
 from bot.listeners import register_listeners
 from bot.settings import Settings
@@ -18,19 +19,33 @@ from commands import build_table
 from commands.router import Router
 from commands.table import CommandTable
 from services.container import Services
+from services.tracking import open_work
 
 
 @dataclass(frozen=True)
 class AmlBot:
-    """The running bot: the Bolt app and what it owns and must shut down."""
+    """The running bot: the Bolt app and what it owns, starts and must shut down."""
 
     app: App
     pool: WorkPool
     router: Router
     settings: Settings
+    services: Services
+    background: BackgroundLoops
+
+    def start(self) -> None:
+        """Start the background loops (watching jobs, delivering messages); serving starts elsewhere."""
+        self.background.start()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.background.stop()
+
+    def activity(self) -> dict[str, int]:
+        """What is still in motion: accepted work, undelivered messages, followed jobs."""
+        tracking = self.services.tracking
+        extra = open_work(tracking.engine) if tracking is not None else {}
+        return {"pending_work": self.pool.pending, **extra}
 
 
 def create_app(settings: Settings, services: Services, *, table: CommandTable | None = None) -> AmlBot:
@@ -52,4 +67,13 @@ def create_app(settings: Settings, services: Services, *, table: CommandTable | 
     router = Router(table or build_table(settings.slash_command), services)
     pool = WorkPool(settings.work_threads, settings.work_queue_limit)
     register_listeners(app, router=router, pool=pool, deliveries=RecentDeliveries())
-    return AmlBot(app=app, pool=pool, router=router, settings=settings)
+    return AmlBot(app, pool, router, settings, services, BackgroundLoops(_loops(services)))
+
+
+def _loops(services: Services) -> dict[str, Loop]:
+    loops: dict[str, Loop] = {}
+    if services.watcher is not None:
+        loops["job-watcher"] = services.watcher.run
+    if services.delivery is not None:
+        loops["outbox-delivery"] = services.delivery.run
+    return loops

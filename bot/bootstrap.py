@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from slack_sdk import WebClient
+
 from bot.app import AmlBot, create_app
+from bot.blocks import BlockKitRenderer
+from bot.notifier import SlackChat
 from bot.settings import Settings, SettingsError
 from services.catalog import JobCatalog
+from services.channel_config import ChannelConfig
 from services.container import Services
+from services.outbox import Outbox, OutboxDelivery
 from services.ports import CloudBackend
+from services.store import create_schema, make_engine
+from services.tracking import JobTracking, RunEventHandler
+from services.watch import IntervalPolicy, JobWatcher
+
+# Local status reads are file reads: poll often so short jobs show every step of their story.
+LOCAL_POLICY = IntervalPolicy(
+    min_interval=1.0,
+    waiting=((0.0, 1.0), (60.0, 5.0)),
+    running=((0.0, 1.0), (60.0, 5.0), (600.0, 30.0)),
+    ending=((0.0, 1.0),),
+)
+# Below half the outbox's claim lease, so a slow Slack call never outlives the claim it runs under.
+SLACK_TIMEOUT_SECONDS = 20
 
 
 def build_backend(settings: Settings, catalog: JobCatalog) -> CloudBackend:
@@ -34,7 +53,27 @@ def build_backend(settings: Settings, catalog: JobCatalog) -> CloudBackend:
 
 def build_services(settings: Settings) -> Services:
     catalog = JobCatalog(settings.job_catalog_dir)
-    return Services(backend=build_backend(settings, catalog), catalog=catalog)
+    backend = build_backend(settings, catalog)
+    engine = make_engine(settings.database_url, data_dir=settings.data_dir)
+    create_schema(engine)
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=SLACK_TIMEOUT_SECONDS,
+    )
+    outbox = Outbox()
+    delivery = OutboxDelivery(engine, SlackChat(client), BlockKitRenderer())
+    watcher = JobWatcher(engine, backend.jobs, outbox, policy=LOCAL_POLICY if backend.kind == "local" else None)
+    tracking = JobTracking(engine, backend.jobs, catalog, watcher, outbox, on_enqueued=delivery.wake)
+    return Services(
+        backend=backend,
+        catalog=catalog,
+        tracking=tracking,
+        channels=ChannelConfig(engine),
+        watcher=watcher,
+        delivery=delivery,
+        run_events=RunEventHandler(engine, backend.jobs, watcher),
+    )
 
 
 def build_bot(settings: Settings) -> AmlBot:

@@ -80,11 +80,12 @@ class BotProcess:
         except OSError:
             return None
 
-    def pending_work(self) -> int:
-        """Slow work the bot has accepted and not finished; -1 when it does not answer."""
+    def busy(self) -> int:
+        """Work in motion (accepted commands, undelivered messages, followed jobs); -1 when it does not answer."""
         health = self.health()
-        value = health.get("pending_work") if health else None
-        return value if isinstance(value, int) else -1
+        if not health:
+            return -1
+        return sum(value for key, value in health.items() if key != "ok" and isinstance(value, int))
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (the bot finishes accepted work first), then SIGKILL if it hangs."""

@@ -30,6 +30,7 @@ class BotServer(BaseApplication):
 
     def load(self) -> BotWsgi:
         self._bot = self._factory()
+        self._bot.start()
         return make_wsgi(self._bot)
 
     def _on_worker_exit(self, server: Any, worker: Any) -> None:

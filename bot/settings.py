@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     azure_workspace: str | None = Field(default=None, description="Default Azure ML workspace.")
     azure_location: str = Field(default="eastus", description="Default Azure region for new resources.")
 
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the store (default: SQLite in the data dir)."
+    )
+    eventgrid_secret: SecretStr | None = Field(
+        default=None, description="Shared secret (?code=…) of the Event Grid endpoint; unset disables it."
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
 
     @field_validator("slack_api_url")

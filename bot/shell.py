@@ -23,7 +23,7 @@ Type a slash command or one of these:
   who                    show the current user and channel, and who else is here
   help                   this text;  quit  (or Ctrl-D) to leave"""
 
-SETTLE_QUIET = 0.3  # seconds with no change and no pending work before output is considered complete
+SETTLE_QUIET = 0.3  # seconds with no change and nothing in motion before output is considered complete
 
 
 class ShellSession:
@@ -87,7 +87,7 @@ class ShellSession:
         self._say(f"now in #{found.name}")
 
     def settle(self, timeout: float) -> bool:
-        """Wait until the bot has no pending work and the workspace has been quiet for a moment."""
+        """Wait until nothing is in motion (commands, messages, followed jobs) and the workspace is quiet."""
         deadline = time.monotonic() + timeout
         version, quiet_since = self.workspace.version, time.monotonic()
         while time.monotonic() < deadline:
@@ -95,7 +95,7 @@ class ShellSession:
             if self.workspace.version != version:
                 version, quiet_since = self.workspace.version, time.monotonic()
                 continue
-            if time.monotonic() - quiet_since >= SETTLE_QUIET and self.bot.pending_work() == 0:
+            if time.monotonic() - quiet_since >= SETTLE_QUIET and self.bot.busy() == 0:
                 return True
         return False
 

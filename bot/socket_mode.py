@@ -15,6 +15,7 @@ def serve_socket_mode(bot: AmlBot) -> None:
         raise SettingsError(
             "Socket Mode needs AMLBOT_SLACK_APP_TOKEN (an app-level token, xapp-…, with connections:write)."
         )
+    bot.start()
     try:
         SocketModeHandler(bot.app, token.get_secret_value()).start()
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import compute, container, help, job, model, planned, rg, storage, workspace
+from commands import compute, config, container, help, job, model, planned, rg, storage, workspace
 from commands.table import CommandTable
 
 
@@ -17,5 +17,6 @@ def build_table(command: str = "/aml") -> CommandTable:
     workspace.register(table)
     compute.register(table)
     model.register(table)
+    config.register(table)
     planned.register(table)
     return table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from commands import job_tracking
 from commands.blocks import job_list_blocks, job_status_blocks, section, status_badge, to_dicts
 from commands.common import backend_of, positive
 from commands.context import CommandContext, Reply
@@ -18,6 +19,7 @@ LOG_LIMIT = 2800
 
 def register(table: CommandTable) -> None:
     table.noun("job", SUMMARY)
+    job_tracking.register(table)  # submit, rerun, watch first: what people come for
     table.add("job", "status", status, arguments=_job_name, slow=True)
     table.add("job", "list", list_jobs, arguments=_list_arguments, slow=True)
     table.add("job", "cancel", cancel, arguments=_job_name, slow=True)

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.catalog import JobCatalog
+from services.channel_config import ChannelConfig
+from services.outbox import OutboxDelivery
 from services.ports import CloudBackend
+from services.tracking import JobTracking, RunEventHandler
+from services.watch import JobWatcher
 
 
 @dataclass(frozen=True)
@@ -14,3 +18,9 @@ class Services:
 
     backend: CloudBackend | None = None
     catalog: JobCatalog | None = None
+    tracking: JobTracking | None = None
+    channels: ChannelConfig | None = None
+    # Background work: the watcher's sweeps and the outbox's deliveries (leader-only once there are replicas).
+    watcher: JobWatcher | None = None
+    delivery: OutboxDelivery | None = None
+    run_events: RunEventHandler | None = None

@@ -36,7 +36,9 @@ def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeli
             return
 
         def run_and_reply() -> None:
-            respond(**_payload(work()), replace_original=False)
+            reply = work()
+            if reply.text or reply.blocks:  # an empty reply: the work speaks in the channel itself
+                respond(**_payload(reply), replace_original=False)
 
         try:
             pool.submit(run_and_reply)

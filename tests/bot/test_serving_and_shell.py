@@ -27,7 +27,7 @@ def test_gunicorn_serves_healthz_and_signed_commands(local_slack: LocalSlack, tm
 
 
 def test_piped_shell_prints_the_conversation_and_exits_0(tmp_path: Path) -> None:
-    script = "/aml help\n/aml jbo\nas bob /aml help compute\nchannel general\n/aml job submit hello\n"
+    script = "/aml help\n/aml jbo\nas bob /aml help compute\nchannel general\n/aml teardown rg team-rg\n"
     result = subprocess.run(
         [sys.executable, "-m", "bot", "shell", "--wait", "30"],
         input=script,
@@ -43,5 +43,5 @@ def test_piped_shell_prints_the_conversation_and_exits_0(tmp_path: Path) -> None
     assert "runs Azure Machine Learning from Slack" in out
     assert "Did you mean `/aml job`?" in out
     assert "(only visible to @bob)" in out and "/aml compute start" in out
-    assert "`/aml job submit` is not available yet" in out
+    assert "`/aml teardown rg` is not available yet" in out
     assert "Traceback" not in out + result.stderr

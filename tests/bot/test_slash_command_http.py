@@ -90,7 +90,7 @@ def test_help_answers_in_the_ack(start_bot: Callable[..., RunningBot]) -> None:
     assert response.status == 200
     body = response.json()
     assert body["response_type"] == "ephemeral"
-    assert "`/aml job submit`" in body["text"]
+    assert "`/aml job submit [--compute C]" in body["text"] and "TEMPLATE` — Submit a job" in body["text"]
     assert "Submit training jobs" in ephemeral_texts(running.workspace)[0]
 
 

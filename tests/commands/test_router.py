@@ -81,9 +81,9 @@ def test_help_is_generated_from_docstrings() -> None:
 
 
 def test_planned_commands_say_they_are_not_available_and_do_nothing() -> None:
-    text = reply_to("job submit train-tiny --set lr=0.1")
+    text = reply_to("teardown workspace team-ws --reason done")
     assert "not available yet" in text and "Nothing was done" in text
-    assert "_(not available yet)_" in reply_to("help job")
+    assert "_(not available yet)_" in reply_to("help teardown")
 
 
 def test_a_crashing_handler_becomes_a_short_apology_with_a_reference(caplog: pytest.LogCaptureFixture) -> None:
