@@ -15,7 +15,7 @@ from services.outbox import Outbox, OutboxDelivery
 from services.ports import CloudBackend
 from services.store import create_schema, make_engine
 from services.tracking import JobTracking, RunEventHandler
-from services.watch import IntervalPolicy, JobWatcher
+from services.watch import PUSHED_POLICY, IntervalPolicy, JobWatcher
 
 # Local status reads are file reads: poll often so short jobs show every step of their story.
 LOCAL_POLICY = IntervalPolicy(
@@ -24,8 +24,10 @@ LOCAL_POLICY = IntervalPolicy(
     running=((0.0, 1.0), (60.0, 5.0), (600.0, 30.0)),
     ending=((0.0, 1.0),),
 )
-# Below half the outbox's claim lease, so a slow Slack call never outlives the claim it runs under.
-SLACK_TIMEOUT_SECONDS = 20
+# A crashed process's claim on a channel's messages lapses after this long; its successor then delivers.
+OUTBOX_LEASE_SECONDS = 30.0
+# Below half the lease, so a slow Slack call never outlives the claim it runs under.
+SLACK_TIMEOUT_SECONDS = 10
 
 
 def build_backend(settings: Settings, catalog: JobCatalog) -> CloudBackend:
@@ -62,8 +64,8 @@ def build_services(settings: Settings) -> Services:
         timeout=SLACK_TIMEOUT_SECONDS,
     )
     outbox = Outbox()
-    delivery = OutboxDelivery(engine, SlackChat(client), BlockKitRenderer())
-    watcher = JobWatcher(engine, backend.jobs, outbox, policy=LOCAL_POLICY if backend.kind == "local" else None)
+    delivery = OutboxDelivery(engine, SlackChat(client), BlockKitRenderer(), lease_seconds=OUTBOX_LEASE_SECONDS)
+    watcher = JobWatcher(engine, backend.jobs, outbox, policy=_policy(settings, backend))
     tracking = JobTracking(engine, backend.jobs, catalog, watcher, outbox, on_enqueued=delivery.wake)
     return Services(
         backend=backend,
@@ -74,6 +76,12 @@ def build_services(settings: Settings) -> Services:
         delivery=delivery,
         run_events=RunEventHandler(engine, backend.jobs, watcher),
     )
+
+
+def _policy(settings: Settings, backend: CloudBackend) -> IntervalPolicy | None:
+    if backend.kind == "local":
+        return LOCAL_POLICY
+    return PUSHED_POLICY if settings.eventgrid_secret is not None else None
 
 
 def build_bot(settings: Settings) -> AmlBot:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -61,7 +62,10 @@ class BotProcess:
     def start(self, timeout: float = 60.0) -> BotProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self._process = subprocess.Popen(self._argv, env=self._env, stdout=log, stderr=subprocess.STDOUT)
+        # Its own session, so kill() takes gunicorn's worker down with it, as a machine crash would.
+        self._process = subprocess.Popen(
+            self._argv, env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -99,9 +103,9 @@ class BotProcess:
             self._process.wait()
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would."""
+        """SIGKILL to the server and its worker, as a crash would."""
         if self._process is not None and self._process.poll() is None:
-            self._process.kill()
+            os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
 
     def log_tail(self, lines: int = 30) -> str:

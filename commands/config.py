@@ -62,10 +62,13 @@ def show(context: CommandContext, args: argparse.Namespace) -> Reply:
     Example: `/aml config show`.
     """
     defaults = _channels(context).get(context.invocation.channel_id)
+    def shown(value: str | None, otherwise: str) -> str:
+        return f"`{value}`" if value else otherwise
+
     values = {
-        "workspace": defaults.workspace or "the bot's default",
-        "resource-group": defaults.resource_group or "the bot's default",
-        "compute": defaults.compute or "the template's",
-        "location": defaults.location or "the resource group's",
+        "workspace": shown(defaults.workspace, "the bot's default"),
+        "resource-group": shown(defaults.resource_group, "the bot's default"),
+        "compute": shown(defaults.compute, "the template's"),
+        "location": shown(defaults.location, "the resource group's"),
     }
     return Reply("*Defaults for this channel*\n" + key_values(values))

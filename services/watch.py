@@ -128,6 +128,11 @@ class IntervalPolicy:
         return _on_curve(self.error_backoff, float(failures))
 
 
+# With Event Grid pushing changes, the poll is only the safety net: a smaller status budget leaves room for
+# the read each pushed event costs (the event handler reads the job to tell its story fully).
+PUSHED_POLICY = IntervalPolicy(status_reads_per_job_hour=2.0, steady_period_max=30.0)
+
+
 class RecordOutcome(StrEnum):
     ANNOUNCED = "announced"  # this call recorded the transition and enqueued its messages
     UNCHANGED = "unchanged"  # the watch already has this status (perhaps just recorded by someone else)

@@ -14,7 +14,7 @@ import pytest
 
 from bot.app import AmlBot, create_app
 from bot.devslack import LocalSlack, SlackDriver, Workspace, load_seed
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from bot.wsgi import SLACK_PATH, make_wsgi
 from commands.table import CommandTable
 from services.container import Services
@@ -66,7 +66,11 @@ def start_bot(local_slack: LocalSlack) -> Iterator[Callable[..., RunningBot]]:
     """Start the real app (Bolt + WSGI adapter) behind a threaded HTTP server; `table`/settings overridable."""
     started: list[tuple[RunningBot, _ThreadingWSGIServer]] = []
 
-    def start(table: CommandTable | None = None, services: Services | None = None, **settings: str) -> RunningBot:
+    def start(
+        table: CommandTable | None = None,
+        services: Services | Callable[[Settings], Services] | None = None,
+        **settings: str,
+    ) -> RunningBot:
         secret = secrets.token_hex(16)
         env = {
             "AMLBOT_SLACK_BOT_TOKEN": local_slack.bot_token,
@@ -74,7 +78,10 @@ def start_bot(local_slack: LocalSlack) -> Iterator[Callable[..., RunningBot]]:
             "AMLBOT_SLACK_API_URL": local_slack.api_url,
             **{f"AMLBOT_{k.upper()}": v for k, v in settings.items()},
         }
-        bot = create_app(load_settings(env), services or Services(), table=table)
+        loaded = load_settings(env)
+        built = services(loaded) if callable(services) else services
+        bot = create_app(loaded, built or Services(), table=table)
+        bot.start()
         server = make_server("127.0.0.1", 0, make_wsgi(bot), _ThreadingWSGIServer, _QuietHandler)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_port}"
@@ -86,4 +93,5 @@ def start_bot(local_slack: LocalSlack) -> Iterator[Callable[..., RunningBot]]:
     for running, server in started:
         server.shutdown()
         server.server_close()
+        running.bot.background.stop()
         running.bot.pool.shutdown(wait=False)
