@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -60,13 +62,22 @@ class LocalSlack:
         *,
         bot_token: str = "xoxb-local-token",
         enforce_pace: bool = False,
+        pace_per_second: float = 1.0,
+        pace_burst: int = 2,
+        pace_clock: Callable[[], float] = time.monotonic,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        """``pace_per_second``/``pace_burst``: the chat.postMessage budget per channel when ``enforce_pace``
+        (Slack's is about 1 a second with short bursts); raise it to scale a long burst down in time.
+        ``pace_clock``: the pacer's monotonic seconds (a test may drive it). Retry-After stays whole seconds,
+        as Slack sends it, whatever the pace."""
+        if pace_per_second <= 0 or pace_burst < 1:
+            raise ValueError("pace_per_second must be > 0 and pace_burst >= 1")
         self.workspace = workspace if workspace is not None else load_seed()
         self.bot_token = bot_token
         self.interactivity = Interactivity()
-        self.pacer = Pacer()
+        self.pacer = Pacer(rate=pace_per_second, burst=pace_burst, clock=pace_clock)
         self._faults = FaultInjector()
         self._address = (host, port)
         self._server: _Server | None = None
@@ -136,7 +147,7 @@ class LocalSlack:
 
     @property
     def enforce_pace(self) -> bool:
-        """Whether chat.postMessage is limited to ~1 message per second per channel (burst of 2)."""
+        """Whether chat.postMessage is limited per channel (default ~1 message per second, burst of 2)."""
         return self._router.enforce_pace
 
     @enforce_pace.setter
