@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot.bootstrap import build_bot
+    from bot.bootstrap import build_bot, prepare
     from bot.logs import configure_logging
     from bot.settings import load_settings
 
@@ -48,6 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     from bot.serve import serve_http
 
+    prepare(settings)  # in the master, so worker processes never race to create tables or folders
     serve_http(settings, lambda: build_bot(settings))
     return 0
 

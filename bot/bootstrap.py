@@ -11,6 +11,7 @@ from bot.settings import Settings, SettingsError
 from services.catalog import JobCatalog
 from services.channel_config import ChannelConfig
 from services.container import Services
+from services.deliveries import DeliveryLedger
 from services.outbox import Outbox, OutboxDelivery
 from services.ports import CloudBackend
 from services.store import create_schema, make_engine
@@ -53,6 +54,16 @@ def build_backend(settings: Settings, catalog: JobCatalog) -> CloudBackend:
     return build_local_backend(settings.data_dir / "local", catalog)
 
 
+def prepare(settings: Settings) -> None:
+    """Create the store's tables and the local backend's defaults once, before worker processes start."""
+    engine = make_engine(settings.database_url, data_dir=settings.data_dir)
+    try:
+        create_schema(engine)
+    finally:
+        engine.dispose()
+    build_backend(settings, JobCatalog(settings.job_catalog_dir))
+
+
 def build_services(settings: Settings) -> Services:
     catalog = JobCatalog(settings.job_catalog_dir)
     backend = build_backend(settings, catalog)
@@ -75,6 +86,7 @@ def build_services(settings: Settings) -> Services:
         watcher=watcher,
         delivery=delivery,
         run_events=RunEventHandler(engine, backend.jobs, watcher),
+        deliveries=DeliveryLedger(engine),
     )
 
 

@@ -43,8 +43,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
     """gunicorn settings for the bot: one process, many threads, loopback unless told otherwise."""
     return {
         "bind": f"{settings.host}:{settings.port}",
-        # One worker process: the work pool and retry memory live in it (several replicas: see scale-out).
-        "workers": 1,
+        # Each worker process has its own work pool and background loops; the store keeps them from doubling up.
+        "workers": settings.http_workers,
         "worker_class": "gthread",
         "threads": settings.http_threads,
         "backlog": 2048,

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(default=3000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    http_workers: int = Field(default=2, ge=1, le=32, description="Processes of the HTTP server.")
     http_threads: int = Field(default=8, ge=1, le=256, description="Request threads of the HTTP server.")
     work_threads: int = Field(default=32, ge=1, le=1024, description="Threads running slow work after the ack.")
     work_queue_limit: int = Field(default=2000, ge=1, description="Slow work waiting beyond this is refused.")

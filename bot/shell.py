@@ -132,7 +132,10 @@ def run_shell(*, wait: float = 30.0, seed: str | None = None, stdin: TextIO | No
     with LocalSlack(workspace, bot_token=token) as slack:
         print("Starting the bot (gunicorn) against the local Slack workspace…", file=sys.stderr, flush=True)
         try:
-            bot = BotProcess(slack.api_url, bot_token=token, log_path=log_path).start()
+            # One worker, so its health check sees all of the bot's pending work (see settle()).
+            bot = BotProcess(
+                slack.api_url, bot_token=token, log_path=log_path, env={"AMLBOT_HTTP_WORKERS": "1"}
+            ).start()
         except RuntimeError as err:
             print(err, file=sys.stderr)
             return 1

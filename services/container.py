@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from services.catalog import JobCatalog
 from services.channel_config import ChannelConfig
+from services.deliveries import DeliveryLedger
 from services.outbox import OutboxDelivery
 from services.ports import CloudBackend
 from services.tracking import JobTracking, RunEventHandler
@@ -24,3 +25,5 @@ class Services:
     watcher: JobWatcher | None = None
     delivery: OutboxDelivery | None = None
     run_events: RunEventHandler | None = None
+    # Retried Slack deliveries seen by any process (the in-process memory covers only its own).
+    deliveries: DeliveryLedger | None = None
