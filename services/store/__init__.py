@@ -1,5 +1,6 @@
 """The store: SQLAlchemy Core tables and small repositories over SQLite (default) or PostgreSQL."""
 
+from services.store import approvals_tables  # noqa: F401  (registers its tables on `metadata`)
 from services.store.clock import Clock, as_utc, utc_now
 from services.store.engine import create_schema, default_url, drop_schema, make_engine
 from services.store.repos import ChannelSettings, MessageRef, MessageRefs, SeenEvents

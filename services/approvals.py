@@ -1,0 +1,878 @@
+"""Destructive actions behind approval requests: nothing is deleted until enough other people approve, and then
+the deletion runs exactly once, however many clicks, threads or replicas race for it.
+
+A request is a row in `approval_requests`; its `state` only moves by compare-and-set
+(`UPDATE … WHERE id = :id AND state = :expected`), and every decision first locks the row
+(`SELECT … FOR UPDATE` on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers):
+
+    pending ──approve (n-th distinct approver)──▶ approved ──claim──▶ executing ──▶ done | failed
+       ├──reject (any approver, or the requester withdrawing)──▶ rejected
+       └──expires_at passed (swept, or noticed by a late click)──▶ expired
+
+Exactly once: the deletion runs only in the process whose claim (`approved → executing`, with a fresh
+`exec_token`) updated one row; the claim commits before `executor` is called, outside any transaction, and
+every other claimer (a second click, another replica, the sweeper) updates nothing and runs nothing. Votes are
+keyed (request, user), so a person counts once; the row lock makes concurrent votes count one after the other,
+so the n-th approval is seen by exactly one decision.
+
+Restarts: every fact is in the store, so any ApprovalService on the same database carries on. A request left
+`approved` (the process died between the approval and the claim) was never started: `resume_approved` claims and
+runs it. A request left `executing` may or may not have been deleted: it is NOT run again. While the executor
+runs, its claim's lease is renewed; once the lease has lapsed (`report_interrupted`, part of `sweep`) the
+request is closed as failed ("interrupted") and the thread says plainly that the outcome is unknown and what to
+check. If that run was in fact still alive and finishes later, its real result is recorded and posted then.
+
+Messages go through the outbox in the same transaction as the state change: the request is posted
+(`approval.request`, creates_ref "approval:<id>"); every change edits it (`approval.status`: the buttons are
+replaced by the decision, who and when); progress, result and failure are replies in its thread
+(`approval.progress`). Each payload is a snapshot with a plain-words `text` the renderer can fall back to.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+
+from services.audit import APPROVAL_DECISION, APPROVAL_REQUEST, AZURE_MUTATION, AuditLog
+from services.errors import Forbidden, InvalidInput, ServiceError
+from services.outbox import Outbox, jsonable
+from services.rbac import (
+    COMPUTE_DELETE,
+    STORAGE_DELETE,
+    TEARDOWN_RG,
+    TEARDOWN_WORKSPACE,
+    Authorizer,
+    approve_action,
+)
+from services.store.approvals_tables import approval_requests, approval_votes
+from services.store.clock import Clock, utc_now
+from services.store.sql import insert_ignore
+
+log = logging.getLogger(__name__)
+
+KIND_REQUEST = "approval.request"  # the request, with Approve / Reject buttons while pending
+KIND_STATUS = "approval.status"  # an edit of the request message (same payload shape as KIND_REQUEST)
+KIND_PROGRESS = "approval.progress"  # a reply in the request's thread: {request_id, stage, text}
+
+DEFAULT_TTL = timedelta(hours=24)
+
+
+class ApprovalState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    EXECUTING = "executing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+P, A, R, E, X, D, F = (
+    ApprovalState.PENDING,
+    ApprovalState.APPROVED,
+    ApprovalState.REJECTED,
+    ApprovalState.EXPIRED,
+    ApprovalState.EXECUTING,
+    ApprovalState.DONE,
+    ApprovalState.FAILED,
+)
+
+# What each action deletes, in words: "workspace `ws1`".
+TARGET_NOUNS: Mapping[str, str] = {
+    TEARDOWN_WORKSPACE: "workspace",
+    TEARDOWN_RG: "resource group",
+    COMPUTE_DELETE: "compute",
+    STORAGE_DELETE: "storage account",
+}
+
+
+def message_ref(request_id: int) -> str:
+    """The outbox ref of a request's message (its thread holds progress and results)."""
+    return f"approval:{request_id}"
+
+
+@dataclass(frozen=True)
+class Vote:
+    user: str
+    approve: bool
+    role: str
+    channel: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    id: int
+    action: str
+    target: str
+    details: Mapping[str, Any]
+    requester: str
+    channel: str
+    reason: str | None
+    needed: int
+    state: ApprovalState
+    version: int
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    exec_token: str | None
+    exec_started_at: datetime | None
+    lease_until: datetime | None
+    finished_at: datetime | None
+    result: str | None
+    error: str | None
+    votes: tuple[Vote, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Row[Any], votes: Sequence[Vote] = ()) -> ApprovalRequest:
+        m = dict(row._mapping)
+        m["state"] = ApprovalState(m["state"])
+        m["details"] = m["details"] or {}
+        names = [n for n in cls.__dataclass_fields__ if n != "votes"]
+        return cls(**{n: m[n] for n in names}, votes=tuple(votes))
+
+    @property
+    def ref(self) -> str:
+        return message_ref(self.id)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state is P
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        return tuple(v.user for v in self.votes if v.approve)
+
+    @property
+    def rejecters(self) -> tuple[str, ...]:
+        return tuple(v.user for v in self.votes if not v.approve)
+
+    @property
+    def what(self) -> str:
+        """What is deleted, in words: workspace `ws1`."""
+        return f"{TARGET_NOUNS.get(self.action, self.action)} `{self.target}`"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """The one run of a request's executor."""
+
+    request_id: int
+    state: ApprovalState  # DONE or FAILED
+    result: str | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.state is D
+
+
+class DecisionOutcome(StrEnum):
+    RECORDED = "recorded"  # an approval counted; more are needed
+    APPROVED = "approved"  # the last approval needed: the request is approved (and executed, see `execution`)
+    REJECTED = "rejected"  # rejected (or withdrawn by the requester): closed, nothing deleted
+    CLOSED = "closed"  # the request was already closed, or has just expired: nothing changed
+    ALREADY_VOTED = "already_voted"  # this person decided before: nothing changed
+    SELF_APPROVAL = "self_approval"  # the requester cannot approve their own request: nothing changed
+    FORBIDDEN = "forbidden"  # the clicker lacks the role: nothing changed (the message names role and holders)
+    NOT_FOUND = "not_found"
+
+
+_CHANGED = frozenset({DecisionOutcome.RECORDED, DecisionOutcome.APPROVED, DecisionOutcome.REJECTED})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a click did; `message` is the plain-words answer for the clicker (the bot sends it ephemerally)."""
+
+    outcome: DecisionOutcome
+    message: str
+    request: ApprovalRequest | None
+    execution: Execution | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in _CHANGED
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    expired: int = 0
+    resumed: int = 0  # approved requests claimed and run after their decider died
+    interrupted: int = 0  # executions whose lease lapsed: closed as failed, not run again
+
+
+Executor = Callable[[ApprovalRequest], str]
+
+
+class ApprovalService:
+    """Approval requests for destructive actions. Thread-safe, and safe with several replicas on one database.
+
+    `executor(request)` performs the deletion and returns what it did in plain words; it raises (a
+    ServiceError, ideally) when it fails. It is called at most once per request, outside any transaction.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        outbox: Outbox,
+        authorizer: Authorizer,
+        clock: Clock = utc_now,
+        *,
+        executor: Executor,
+        default_ttl: timedelta = DEFAULT_TTL,
+        audit: AuditLog | None = None,
+        execution_lease: timedelta = timedelta(minutes=5),
+        resume_grace: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.authorizer = authorizer
+        self.clock = clock
+        self.executor = executor
+        self.default_ttl = default_ttl
+        self.audit = audit or AuditLog(engine, clock)
+        self.execution_lease = execution_lease
+        self.resume_grace = resume_grace
+
+    # ---------------------------------------------------------------- reading
+
+    def get(self, request_id: int) -> ApprovalRequest | None:
+        with self.engine.connect() as conn:
+            return self._load(conn, request_id)
+
+    def requests(self, *, state: ApprovalState | None = None, channel: str | None = None) -> list[ApprovalRequest]:
+        query = select(approval_requests).order_by(approval_requests.c.id)
+        if state is not None:
+            query = query.where(approval_requests.c.state == state.value)
+        if channel is not None:
+            query = query.where(approval_requests.c.channel == channel)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            return [ApprovalRequest.from_row(row, self._votes(conn, row.id)) for row in rows]
+
+    # ---------------------------------------------------------------- asking
+
+    def request(
+        self,
+        action: str,
+        target: str,
+        details: Mapping[str, Any] | None,
+        requester: str,
+        channel: str,
+        reason: str | None = None,
+        needed: int | None = None,
+        *,
+        ttl: timedelta | None = None,
+    ) -> ApprovalRequest:
+        """Open a request and queue its message (with the buttons). Nothing is deleted.
+
+        `details` (JSON-able) says what will be deleted: by convention `resources` lists what goes with the
+        target (a workspace's dependents unless kept, a resource group's contents), each a string or
+        {"type", "name"}; anything else the executor needs (scope, options such as keep_dependents) may ride
+        along. `needed`: distinct approvals required (default: the configured number for `action`, else 1).
+        Raises Forbidden when `requester` may not ask for `action` here; InvalidInput on bad arguments.
+        """
+        if not target or not requester or not channel:
+            raise InvalidInput("An approval request needs a target, a requester and a channel.")
+        try:
+            self.authorizer.check(requester, channel, action)
+        except Forbidden as err:
+            self.audit.record(
+                APPROVAL_REQUEST,
+                requester,
+                channel,
+                f"{action} {target}",
+                "denied",
+                {"reason": reason, "why": str(err)},
+            )
+            raise
+        needed = self.authorizer.approvals_needed(action) if needed is None else needed
+        if needed < 1:
+            raise InvalidInput(f"An approval request needs at least one approval, not {needed}.")
+        ttl = ttl or self.default_ttl
+        if ttl <= timedelta(0):
+            raise InvalidInput("An approval request must stay open for some time.")
+        now = self.clock()
+        data = jsonable(dict(details or {}))
+        with self.engine.begin() as conn:
+            request_id = int(
+                conn.execute(
+                    insert(approval_requests)
+                    .values(
+                        action=action,
+                        target=target,
+                        details=data,
+                        requester=requester,
+                        channel=channel,
+                        reason=(reason or None),
+                        needed=needed,
+                        state=P.value,
+                        version=0,
+                        created_at=now,
+                        expires_at=now + ttl,
+                    )
+                    .returning(approval_requests.c.id)
+                ).scalar_one()
+            )
+            req = self._load(conn, request_id)
+            assert req is not None
+            self.outbox.enqueue(
+                conn,
+                channel=channel,
+                kind=KIND_REQUEST,
+                payload=request_payload(req),
+                dedupe_key=f"{req.ref}:request",
+                creates_ref=req.ref,
+            )
+            self.audit.record(
+                APPROVAL_REQUEST,
+                requester,
+                channel,
+                f"asked to delete {req.what}" + (f": {reason}" if reason else ""),
+                "pending",
+                _audit_details(req),
+                conn=conn,
+            )
+        return req
+
+    # ---------------------------------------------------------------- deciding
+
+    def decide(
+        self, request_id: int, user: str, channel: str | None, approve: bool, *, execute: bool = True
+    ) -> Decision:
+        """A click on Approve (`approve=True`) or Reject. Never raises for a refused click: the Decision says why.
+
+        Checked here, on the server, at click time: the request is still pending and not expired; the requester
+        does not approve their own request (they may reject it: a withdrawal); the clicker holds the role of
+        "approve.<action>"; one vote per person. When the last approval needed arrives and `execute` is true,
+        the deletion runs in this call (after the approval is committed) and `Decision.execution` holds its
+        result; with `execute=False` call `execute(request_id)` yourself (e.g. in a worker).
+        """
+        word = "approve" if approve else "reject"
+        req = self.get(request_id)
+        if req is None:
+            return Decision(DecisionOutcome.NOT_FOUND, "I can't find that approval request any more.", None)
+        if not req.is_pending:
+            self._audit_refusal(req, user, channel, word, "closed")
+            return Decision(DecisionOutcome.CLOSED, closed_message(req), req)
+        if approve and user == req.requester:
+            self._audit_refusal(req, user, channel, word, "refused")
+            return Decision(
+                DecisionOutcome.SELF_APPROVAL,
+                "You asked for this, so someone else must approve it. (You can still reject it to withdraw it.)",
+                req,
+            )
+        withdrawing = not approve and user == req.requester
+        if withdrawing:
+            role = self.authorizer.role_of(user, channel)
+        else:
+            try:
+                role = self.authorizer.authorize(user, channel, approve_action(req.action))
+            except Forbidden as err:
+                self._audit_refusal(req, user, channel, word, "denied")
+                return Decision(DecisionOutcome.FORBIDDEN, str(err), req)
+
+        now = self.clock()
+        with self.engine.begin() as conn:
+            locked = self._load(conn, request_id, lock=True)
+            assert locked is not None  # requests are never deleted
+            req = locked
+            if not req.is_pending:
+                outcome, message = DecisionOutcome.CLOSED, closed_message(req)
+            elif req.expires_at <= now:
+                req = self._close_expired(conn, req, now)
+                outcome, message = DecisionOutcome.CLOSED, closed_message(req)
+            elif not insert_ignore(
+                conn,
+                approval_votes,
+                {
+                    "request_id": req.id,
+                    "user": user,
+                    "approve": approve,
+                    "role": role.label,
+                    "channel": channel,
+                    "at": now,
+                },
+                ["request_id", "user"],
+            ):
+                outcome = DecisionOutcome.ALREADY_VOTED
+                message = "You already approved this request"  # a rejection would have closed it
+                message += f"; it is waiting for {_count(req.needed - len(req.approvers), 'more approval')}."
+            elif not approve:
+                req = self._move(conn, req, P, R, decided_at=now, decided_by=user)
+                self._announce(conn, req)
+                outcome = DecisionOutcome.REJECTED
+                message = (
+                    f"You withdrew the request to delete {req.what}; nothing will be deleted."
+                    if withdrawing
+                    else f"Rejected: {req.what} will not be deleted."
+                )
+            else:
+                approvals = int(
+                    conn.execute(
+                        select(func.count())
+                        .select_from(approval_votes)
+                        .where(approval_votes.c.request_id == req.id, approval_votes.c.approve.is_(True))
+                    ).scalar_one()
+                )
+                if approvals < req.needed:
+                    req = self._move(conn, req, P, P)  # the message shows who approved so far
+                    self._announce(conn, req)
+                    outcome = DecisionOutcome.RECORDED
+                    message = (
+                        f"Your approval is recorded ({approvals} of {req.needed}); "
+                        f"waiting for {_count(req.needed - approvals, 'more approval')}."
+                    )
+                else:
+                    req = self._move(conn, req, P, A, decided_at=now, decided_by=user)
+                    self._announce(conn, req)
+                    outcome = DecisionOutcome.APPROVED
+                    message = f"Approved: deleting {req.what} now; progress is in the request's thread."
+            audit_outcome = {
+                DecisionOutcome.CLOSED: "closed",
+                DecisionOutcome.ALREADY_VOTED: "duplicate",
+                DecisionOutcome.REJECTED: "withdrawn" if withdrawing else "rejected",
+                DecisionOutcome.RECORDED: "recorded",
+                DecisionOutcome.APPROVED: "approved",
+            }[outcome]
+            self.audit.record(
+                APPROVAL_DECISION,
+                user,
+                channel,
+                f"{word} request #{req.id}: delete {req.what}",
+                audit_outcome,
+                {**_audit_details(req), "role": role.label},
+                conn=conn,
+            )
+
+        execution = None
+        if outcome is DecisionOutcome.APPROVED and execute:
+            execution = self.execute(request_id)
+            if execution is not None:
+                message = (
+                    f"Approved. {execution.result}"
+                    if execution.ok
+                    else f"Approved, but deleting {req.what} failed: {execution.error}"
+                )
+                req = self.get(request_id) or req
+        return Decision(outcome, message, req, execution)
+
+    # ---------------------------------------------------------------- executing
+
+    def execute(self, request_id: int) -> Execution | None:
+        """Claim an approved request and run its executor; None when there was nothing to claim (not approved,
+        or already claimed by another call, thread or replica: the deletion then runs there, not here)."""
+        token = uuid.uuid4().hex
+        now = self.clock()
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(approval_requests)
+                .where(approval_requests.c.id == request_id, approval_requests.c.state == A.value)
+                .values(
+                    state=X.value,
+                    exec_token=token,
+                    exec_started_at=now,
+                    lease_until=now + self.execution_lease,
+                    version=approval_requests.c.version + 1,
+                )
+            )
+            if claimed.rowcount != 1:
+                return None
+            req = self._load(conn, request_id)
+            assert req is not None
+            self._announce(conn, req)
+            self._progress(conn, req, "executing", f"Approved by {_mentions(req.approvers)}. Deleting {req.what}…")
+            self.audit.record(
+                AZURE_MUTATION,
+                req.requester,
+                req.channel,
+                f"delete {req.what}",
+                "started",
+                _audit_details(req),
+                conn=conn,
+            )
+
+        result: str | None = None
+        error: str | None = None
+        with _Heartbeat(self, request_id, token):
+            try:
+                result = self.executor(req) or f"Deleted {req.what}."
+            except Exception as err:  # a BaseException (the process dying) leaves the claim for report_interrupted
+                log.warning("approval %s: executor failed", request_id, exc_info=True)
+                error = plain_error(err)
+        return self._finish(req, token, result, error)
+
+    def _finish(self, req: ApprovalRequest, token: str, result: str | None, error: str | None) -> Execution:
+        state = D if error is None else F
+        now = self.clock()
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(approval_requests)
+                .where(
+                    approval_requests.c.id == req.id,
+                    approval_requests.c.exec_token == token,
+                    # FAILED only when report_interrupted gave this run up for dead: its real result wins
+                    approval_requests.c.state.in_((X.value, F.value)),
+                )
+                .values(
+                    state=state.value,
+                    finished_at=now,
+                    result=result,
+                    error=error,
+                    lease_until=None,
+                    version=approval_requests.c.version + 1,
+                )
+            )
+            if moved.rowcount != 1:  # cannot happen: only this claim's holder writes a row with its token
+                log.error("approval %s: the claim %s vanished before its result was recorded", req.id, token)
+            done = self._load(conn, req.id)
+            assert done is not None
+            self._announce(conn, done)
+            if error is None:
+                self._progress(conn, done, "done", f"Done. {result}")
+            else:
+                self._progress(
+                    conn,
+                    done,
+                    "failed",
+                    f"Deleting {req.what} failed: {error}\nIt is not retried automatically: "
+                    f"fix the cause, then ask again.",
+                )
+            self.audit.record(
+                AZURE_MUTATION,
+                req.requester,
+                req.channel,
+                f"delete {req.what}",
+                state.value,
+                {**_audit_details(done), "result": result, "error": error},
+                conn=conn,
+            )
+        return Execution(req.id, state, result, error)
+
+    # ---------------------------------------------------------------- the scheduler's sweep
+
+    def expire_due(self, now: datetime | None = None) -> int:
+        """Close every pending request whose time is up (buttons replaced by "expired"); returns how many."""
+        now = now or self.clock()
+        with self.engine.connect() as conn:
+            ids = (
+                conn.execute(
+                    select(approval_requests.c.id)
+                    .where(approval_requests.c.state == P.value, approval_requests.c.expires_at <= now)
+                    .order_by(approval_requests.c.id)
+                )
+                .scalars()
+                .all()
+            )
+        closed = 0
+        for request_id in ids:
+            with self.engine.begin() as conn:
+                req = self._load(conn, request_id, lock=True)
+                if req is not None and req.is_pending and req.expires_at <= now:
+                    self._close_expired(conn, req, now)
+                    closed += 1
+        return closed
+
+    def resume_approved(self, now: datetime | None = None) -> int:
+        """Run requests approved more than `resume_grace` ago and never claimed (their decider died before the
+        claim; the deletion never started, so running it now is its first and only run). Returns how many ran."""
+        now = now or self.clock()
+        with self.engine.connect() as conn:
+            ids = (
+                conn.execute(
+                    select(approval_requests.c.id)
+                    .where(
+                        approval_requests.c.state == A.value, approval_requests.c.decided_at <= now - self.resume_grace
+                    )
+                    .order_by(approval_requests.c.id)
+                )
+                .scalars()
+                .all()
+            )
+        return sum(1 for request_id in ids if self.execute(request_id) is not None)
+
+    def report_interrupted(self, now: datetime | None = None) -> int:
+        """Close executions whose lease lapsed (the process running them died) as failed, saying plainly that the
+        outcome is unknown. They are never run again blindly: a person checks Azure and asks again if needed."""
+        now = now or self.clock()
+        with self.engine.connect() as conn:
+            ids = (
+                conn.execute(
+                    select(approval_requests.c.id)
+                    .where(approval_requests.c.state == X.value, approval_requests.c.lease_until < now)
+                    .order_by(approval_requests.c.id)
+                )
+                .scalars()
+                .all()
+            )
+        reported = 0
+        for request_id in ids:
+            with self.engine.begin() as conn:
+                req = self._load(conn, request_id, lock=True)
+                if req is None or req.state is not X or req.lease_until is None or req.lease_until >= now:
+                    continue  # finished, or its heartbeat came back meanwhile
+                error = (
+                    f"interrupted: the bot stopped while deleting {req.what} "
+                    f"(started {_when(req.exec_started_at)}), so whether it was deleted is unknown"
+                )
+                req = self._move(conn, req, X, F, finished_at=now, error=error)
+                self._announce(conn, req)
+                self._progress(
+                    conn,
+                    req,
+                    "interrupted",
+                    f"The bot stopped while deleting {req.what}, so I don't know whether it was deleted. "
+                    f"I will not retry it on my own: check it in the Azure portal, and if it is still there, "
+                    f"ask again.",
+                )
+                self.audit.record(
+                    AZURE_MUTATION,
+                    req.requester,
+                    req.channel,
+                    f"delete {req.what}",
+                    "interrupted",
+                    _audit_details(req),
+                    conn=conn,
+                )
+                reported += 1
+        return reported
+
+    def sweep(self, now: datetime | None = None) -> SweepReport:
+        """Everything the scheduler runs periodically (every minute or so), on any replica."""
+        now = now or self.clock()
+        return SweepReport(
+            expired=self.expire_due(now),
+            resumed=self.resume_approved(now),
+            interrupted=self.report_interrupted(now),
+        )
+
+    # ---------------------------------------------------------------- internals
+
+    def _load(self, conn: Connection, request_id: int, *, lock: bool = False) -> ApprovalRequest | None:
+        query = select(approval_requests).where(approval_requests.c.id == request_id)
+        if lock:
+            query = query.with_for_update()  # PostgreSQL; SQLite transactions are already exclusive
+        row = conn.execute(query).first()
+        return ApprovalRequest.from_row(row, self._votes(conn, request_id)) if row else None
+
+    @staticmethod
+    def _votes(conn: Connection, request_id: int) -> list[Vote]:
+        v = approval_votes
+        rows = conn.execute(select(v).where(v.c.request_id == request_id).order_by(v.c.at, v.c.user)).all()
+        return [Vote(r.user, r.approve, r.role, r.channel, r.at) for r in rows]
+
+    def _move(
+        self, conn: Connection, req: ApprovalRequest, expect: ApprovalState, to: ApprovalState, **values: Any
+    ) -> ApprovalRequest:
+        """Compare-and-set `expect → to` (the caller holds the row lock, so it cannot miss)."""
+        result = conn.execute(
+            update(approval_requests)
+            .where(approval_requests.c.id == req.id, approval_requests.c.state == expect.value)
+            .values(state=to.value, version=approval_requests.c.version + 1, **values)
+        )
+        if result.rowcount != 1:
+            raise ServiceError(f"Approval request #{req.id} changed while it was being decided; try again.")
+        moved = self._load(conn, req.id)
+        assert moved is not None
+        return moved
+
+    def _close_expired(self, conn: Connection, req: ApprovalRequest, now: datetime) -> ApprovalRequest:
+        req = self._move(conn, req, P, E, decided_at=now)
+        self._announce(conn, req)
+        self.audit.record(
+            APPROVAL_DECISION,
+            None,
+            req.channel,
+            f"request #{req.id} to delete {req.what} expired",
+            "expired",
+            _audit_details(req),
+            conn=conn,
+        )
+        return req
+
+    def _announce(self, conn: Connection, req: ApprovalRequest) -> None:
+        """Edit the request message to its current state (each version once; older edits are superseded)."""
+        self.outbox.enqueue(
+            conn,
+            channel=req.channel,
+            kind=KIND_STATUS,
+            payload=request_payload(req),
+            dedupe_key=f"{req.ref}:v{req.version}",
+            updates_ref=req.ref,
+        )
+
+    def _progress(self, conn: Connection, req: ApprovalRequest, stage: str, text: str) -> None:
+        self.outbox.enqueue(
+            conn,
+            channel=req.channel,
+            kind=KIND_PROGRESS,
+            payload={"request_id": req.id, "stage": stage, "state": req.state.value, "text": text},
+            dedupe_key=f"{req.ref}:{stage}",
+            thread_ref=req.ref,
+        )
+
+    def _audit_refusal(self, req: ApprovalRequest, user: str, channel: str | None, word: str, outcome: str) -> None:
+        self.audit.record(
+            APPROVAL_DECISION,
+            user,
+            channel,
+            f"{word} request #{req.id}: delete {req.what}",
+            outcome,
+            _audit_details(req),
+        )
+
+
+class _Heartbeat:
+    """Renews an execution's lease while its executor runs (a thread; waits in real seconds)."""
+
+    def __init__(self, service: ApprovalService, request_id: int, token: str) -> None:
+        self.service = service
+        self.request_id = request_id
+        self.token = token
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread = threading.Thread(target=self._run, name=f"approval-{self.request_id}-lease", daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        lease = self.service.execution_lease
+        while not self.stop.wait(max(0.05, lease.total_seconds() / 3)):
+            t = approval_requests
+            try:
+                with self.service.engine.begin() as conn:
+                    conn.execute(
+                        update(t)
+                        .where(t.c.id == self.request_id, t.c.exec_token == self.token, t.c.state == X.value)
+                        .values(lease_until=self.service.clock() + lease)
+                    )
+            except Exception:
+                log.warning("approval %s: could not renew the execution lease", self.request_id, exc_info=True)
+
+
+# ------------------------------------------------------------------------------------------------ words
+
+
+def plain_error(err: BaseException) -> str:
+    if isinstance(err, ServiceError):
+        return str(err)
+    detail = str(err).strip()
+    return f"an unexpected error ({type(err).__name__}{': ' + detail if detail else ''})"
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "an unknown time"
+
+
+def _mentions(users: Sequence[str]) -> str:
+    names = [f"<@{u}>" for u in users]
+    if not names:
+        return "nobody"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _resource(item: Any) -> str:
+    if isinstance(item, Mapping):
+        kind, name = item.get("type"), item.get("name")
+        return f"{kind} `{name}`" if kind else f"`{name}`"
+    return str(item)
+
+
+def decision_text(req: ApprovalRequest) -> str:
+    """The line that replaces the buttons: who decided and when (or who approved so far)."""
+    if req.state is P:
+        if req.approvers:
+            return (
+                f"Approved by {_mentions(req.approvers)} so far ({len(req.approvers)} of {req.needed}); "
+                f"waiting for {_count(req.needed - len(req.approvers), 'more approval')}."
+            )
+        return f"Waiting for {_count(req.needed, 'approval')}."
+    approved = f"Approved by {_mentions(req.approvers)} at {_when(req.decided_at)}"
+    if req.state is A:
+        return approved + "."
+    if req.state is X:
+        return approved + "; deleting…"
+    if req.state is D:
+        return approved + f"; done {_when(req.finished_at)}."
+    if req.state is F:
+        return approved + f"; failed: {req.error}"
+    if req.state is R:
+        who = "Withdrawn by" if req.decided_by == req.requester else "Rejected by"
+        return f"{who} <@{req.decided_by}> at {_when(req.decided_at)}; nothing was deleted."
+    return f"Expired at {_when(req.decided_at)} without enough approvals; nothing was deleted."
+
+
+def closed_message(req: ApprovalRequest) -> str:
+    """The ephemeral answer to a click on a closed request."""
+    return f"This request is already closed. {decision_text(req)}"
+
+
+def request_payload(req: ApprovalRequest) -> dict[str, Any]:
+    """The snapshot the request message is drawn from: Approve/Reject buttons (value: `request_id`) while
+    `pending`, else `decision` in their place."""
+    resources = [_resource(item) for item in req.details.get("resources") or []]
+    lines = [f"Approval needed: delete {req.what} (request #{req.id})"]
+    if resources:
+        held = "everything in it" if req.action == TEARDOWN_RG else "with it"
+        lines.append(f"This also deletes, {held}: " + ", ".join(resources))
+    if req.details.get("keep_dependents"):
+        lines.append("Its dependent resources are kept.")
+    lines.append(f"Asked by <@{req.requester}>" + (f": {req.reason}" if req.reason else " (no reason given)"))
+    if req.is_pending:
+        lines.append(f"Expires {_when(req.expires_at)}. Needs {_count(req.needed, 'approval')} from someone else.")
+    lines.append(decision_text(req))
+    return {
+        "request_id": req.id,
+        "action": req.action,
+        "target": req.target,
+        "what": req.what,
+        "details": dict(req.details),
+        "resources": resources,
+        "requester": req.requester,
+        "reason": req.reason,
+        "needed": req.needed,
+        "state": req.state.value,
+        "pending": req.is_pending,
+        "created_at": req.created_at,
+        "expires_at": req.expires_at,
+        "approvals": [{"user": v.user, "at": v.at} for v in req.votes if v.approve],
+        "decided_by": req.decided_by,
+        "decided_at": req.decided_at,
+        "decision": None if req.is_pending else decision_text(req),
+        "result": req.result,
+        "error": req.error,
+        "text": "\n".join(lines),
+    }
+
+
+def _audit_details(req: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "request_id": req.id,
+        "action": req.action,
+        "target": req.target,
+        "state": req.state.value,
+        "requester": req.requester,
+        "reason": req.reason,
+        "approvers": list(req.approvers),
+    }
