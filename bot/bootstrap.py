@@ -12,6 +12,7 @@ from services.catalog import JobCatalog
 from services.channel_config import ChannelConfig
 from services.container import Services
 from services.deliveries import DeliveryLedger
+from services.operations import OperationStory
 from services.outbox import Outbox, OutboxDelivery
 from services.ports import CloudBackend
 from services.store import create_schema, make_engine
@@ -82,6 +83,7 @@ def build_services(settings: Settings) -> Services:
         backend=backend,
         catalog=catalog,
         tracking=tracking,
+        operations=OperationStory(engine, outbox, on_enqueued=delivery.wake),
         channels=ChannelConfig(engine),
         watcher=watcher,
         delivery=delivery,

@@ -19,7 +19,7 @@ from commands.table import CommandTable
 from commands.text import escape
 from services.models import ComputeInfo, ComputeKind
 from services.naming import validate_compute
-from services.ports import CloudBackend
+from services.ports import CloudBackend, Operation
 
 SUMMARY = "Create, start, stop and list compute."
 CREATE_TIMEOUT_SECONDS = 20 * 60
@@ -90,25 +90,28 @@ def create(context: CommandContext, args: argparse.Namespace) -> Reply:
     kind = args.kind or (ComputeKind.CLUSTER if cluster_options else ComputeKind.INSTANCE)
     name = validate_compute(args.name)
     computes = backend_of(context).computes
-    if kind is ComputeKind.INSTANCE:
-        operation = computes.begin_create_instance(name, size=args.size, idle_shutdown_minutes=args.idle_minutes)
-    else:
+
+    def begin() -> Operation[ComputeInfo]:
+        if kind is ComputeKind.INSTANCE:
+            return computes.begin_create_instance(name, size=args.size, idle_shutdown_minutes=args.idle_minutes)
         min_nodes = args.min_nodes or 0
         optional: dict[str, Any] = {"tier": args.tier} if args.tier else {}
         if args.idle_minutes is not None:
             optional["idle_scale_down_seconds"] = args.idle_minutes * 60
-        operation = computes.begin_create_cluster(
+        return computes.begin_create_cluster(
             name,
             size=args.size,
             min_nodes=min_nodes,
             max_nodes=args.max_nodes if args.max_nodes is not None else max(1, min_nodes),
             **optional,
         )
+
     return finish(
         context,
-        operation,
+        begin,
         timeout=CREATE_TIMEOUT_SECONDS,
         done=_created,
+        doing=f"creating compute {kind.value} `{name}`",
         asked=f"create compute {kind.value} `{name}`",
         check=f"`/aml compute show {name}` tells when it is ready.",
     )
@@ -142,18 +145,17 @@ def start(context: CommandContext, args: argparse.Namespace) -> Reply:
 
     Example: `/aml compute start dev-instance`.
     """
-    name = validate_compute(args.name)
-    backend = backend_of(context)
-    with _close_computes(backend, name):
-        operation = backend.computes.begin_start(name)
+    name = _existing_compute(context, args.name)
+    computes = backend_of(context).computes
     return finish(
         context,
-        operation,
+        lambda: computes.begin_start(name),
         timeout=START_STOP_TIMEOUT_SECONDS,
         done=lambda info: (
             f"started compute `{info.name}` ({info.state}). "
             f"It costs money while it runs: `/aml compute stop {info.name}` when you are done."
         ),
+        doing=f"starting compute `{name}`",
         asked=f"start compute `{name}`",
         check=f"`/aml compute show {name}` tells when it is running.",
     )
@@ -164,18 +166,26 @@ def stop(context: CommandContext, args: argparse.Namespace) -> Reply:
 
     Example: `/aml compute stop dev-instance`.
     """
-    name = validate_compute(args.name)
-    backend = backend_of(context)
-    with _close_computes(backend, name):
-        operation = backend.computes.begin_stop(name)
+    name = _existing_compute(context, args.name)
+    computes = backend_of(context).computes
     return finish(
         context,
-        operation,
+        lambda: computes.begin_stop(name),
         timeout=START_STOP_TIMEOUT_SECONDS,
         done=lambda info: f"stopped compute `{info.name}` ({info.state}).",
+        doing=f"stopping compute `{name}`",
         asked=f"stop compute `{name}`",
         check=f"`/aml compute show {name}` tells when it has stopped.",
     )
+
+
+def _existing_compute(context: CommandContext, given: str) -> str:
+    """The name of a compute that exists, checked before anything is said in the channel: a typo answers
+    the caller alone, with the close names ("Did you mean …?")."""
+    name = validate_compute(given)
+    backend = backend_of(context)
+    with _close_computes(backend, name):
+        return backend.computes.get(name).name
 
 
 def _close_computes(backend: CloudBackend, name: str) -> AbstractContextManager[None]:

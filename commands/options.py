@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -16,12 +18,16 @@ from commands.table import ArgumentSpec
 from services.errors import NotFound, ServiceError
 from services.models import TAG_SLACK_CHANNEL, TAG_SLACK_USER
 from services.naming import validate_resource_group
+from services.operations import OperationStory, StoryRef
 from services.ports import CloudBackend, Operation
 
 T = TypeVar("T")
 
 _TAG_FORBIDDEN = re.compile(r"[<>%&\\?/]")
 _REGION = re.compile(r"[a-z][a-z0-9]{1,39}")
+# While a long operation runs, its thread says it goes on this often, at most this many times.
+PROGRESS_EVERY_SECONDS = 2 * 60.0
+MAX_PROGRESS_REPLIES = 5
 
 
 def tag(text: str) -> tuple[str, str]:
@@ -90,7 +96,86 @@ def group_location(backend: CloudBackend, resource_group: str) -> str:
     return backend.resource_groups.get(resource_group).location
 
 
+def operation_story(context: CommandContext) -> OperationStory | None:
+    """The story-teller for long operations, or None when the bot runs without its store (then: one reply)."""
+    return context.services.operations
+
+
 def finish(
+    context: CommandContext,
+    begin: Callable[[], Operation[T]],
+    *,
+    timeout: float,
+    done: Callable[[T], str],
+    doing: str,
+    asked: str,
+    check: str,
+) -> Reply:
+    """Start a long-running operation and tell the channel how it goes, or that it goes on without us.
+
+    `begin` starts it (refusals raise a ServiceError); `done` words the outcome ("started compute `x`
+    (Running)"), `doing` the work under way ("starting compute `x`"), `asked` the request ("start compute
+    `x`"), `check` how to follow it once the bot stops waiting.
+
+    With the bot's store, the channel gets a root message at once, progress in its thread while it runs and
+    the end (root edited, result in the thread); the reply itself is empty. Without it, one in-channel reply
+    once it ends; refusals then answer the caller alone.
+    """
+    story = operation_story(context)
+    if story is None:
+        return _finish_in_one_reply(context, begin(), timeout=timeout, done=done, asked=asked, check=check)
+    invocation = context.invocation
+    who = f"<@{invocation.user_id}>"
+    request_id = invocation.trigger_id or uuid.uuid4().hex  # repeated on Slack's retries: the same request
+    ref = story.start(invocation.channel_id, invocation.user_id, doing, request_id)
+    if not ref.new:
+        return Reply("")  # a retry of a request whose story is already being told: do nothing twice
+    try:
+        operation = begin()
+    except (ServiceError, UserError) as err:  # refused: the root says why
+        story.finish(ref, False, f"{who} could not {asked}: {err}")
+        return Reply("")
+    except Exception:
+        story.finish(ref, False, f"{who} could not {asked}: something went wrong on my side.")
+        raise
+    try:
+        value = _wait(story, ref, operation, timeout)
+    except TimeoutError:
+        story.finish(ref, None, f"{who} asked to {asked}; it is still in progress after {_seconds(timeout)}. {check}")
+    except ServiceError as err:
+        story.finish(ref, False, f"{who} could not {asked}: {err}")
+    except Exception:
+        story.finish(ref, False, f"{who} could not {asked}: something went wrong on my side while waiting for it.")
+        raise
+    else:
+        story.finish(ref, True, f"{who} {done(value)}")
+    return Reply("")
+
+
+def _wait(story: OperationStory, ref: StoryRef, operation: Operation[T], timeout: float) -> T:
+    """The operation's value, saying in the thread every PROGRESS_EVERY_SECONDS that it goes on (at most
+    MAX_PROGRESS_REPLIES times); TimeoutError once `timeout` has passed."""
+    every = max(PROGRESS_EVERY_SECONDS, 0.01)
+    deadline = time.monotonic() + timeout
+    told = 0
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return operation.result(timeout=max(0.0, min(every, left)))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+        told += 1
+        if told <= MAX_PROGRESS_REPLIES:
+            said = _seconds(told * every)
+            story.progress(ref, f":hourglass_flowing_sand: Still in progress after {said}.", step=str(told))
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def _finish_in_one_reply(
     context: CommandContext,
     operation: Operation[T],
     *,
@@ -99,18 +184,14 @@ def finish(
     asked: str,
     check: str,
 ) -> Reply:
-    """Wait for a long-running operation and tell the channel how it ended, or that it goes on without us.
-
-    `done` words the outcome ("started compute `x` (Running)"), `asked` the request ("start compute `x`"),
-    `check` how to follow it once the bot stops waiting.
-    """
+    """Wait for the operation and tell the channel how it ended, in one reply (the bot runs without a store)."""
     who = f"<@{context.invocation.user_id}>"
     try:
         value = operation.result(timeout=timeout)
     except TimeoutError:
-        waited = f"{timeout / 60:g} min" if timeout >= 60 else f"{timeout:g} s"
         return Reply(
-            f":hourglass_flowing_sand: {who} asked to {asked}; it is still in progress after {waited}. {check}",
+            f":hourglass_flowing_sand: {who} asked to {asked}; it is still in progress after {_seconds(timeout)}. "
+            f"{check}",
             in_channel=True,
         )
     return Reply(f":white_check_mark: {who} {done(value)}", in_channel=True)

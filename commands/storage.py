@@ -46,9 +46,7 @@ def create(context: CommandContext, args: argparse.Namespace) -> Reply:
         raise UserError(_unavailable(backend, account, availability, args.resource_group))
     group = resource_group_of(backend, args.resource_group)
     region = args.location or group_location(backend, group)
-    operation = backend.storage.begin_create_account(
-        account, resource_group=group, location=region, tags=created_by(context)
-    )
+    tags = created_by(context)
 
     def done(info: StorageAccountInfo) -> str:
         kind = ", ".join(part for part in (info.kind, info.sku) if part)
@@ -59,9 +57,10 @@ def create(context: CommandContext, args: argparse.Namespace) -> Reply:
 
     return finish(
         context,
-        operation,
+        lambda: backend.storage.begin_create_account(account, resource_group=group, location=region, tags=tags),
         timeout=CREATE_TIMEOUT_SECONDS,
         done=done,
+        doing=f"creating storage account `{account}` in resource group `{group}`",
         asked=f"create storage account `{account}` in resource group `{group}`",
         check=f"Once it is there, `/aml container create {account} NAME` adds a container.",
     )

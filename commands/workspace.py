@@ -83,9 +83,10 @@ def create(context: CommandContext, args: argparse.Namespace) -> Reply:
 
     return finish(
         context,
-        backend.workspaces.begin_create(spec),
+        lambda: backend.workspaces.begin_create(spec),
         timeout=CREATE_TIMEOUT_SECONDS,
         done=done,
+        doing=f"creating workspace `{name}`",
         asked=f"create workspace `{name}`",
         check=f"`/aml workspace show {name}` finds it once it is ready.",
     )

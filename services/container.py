@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from services.catalog import JobCatalog
 from services.channel_config import ChannelConfig
 from services.deliveries import DeliveryLedger
+from services.operations import OperationStory
 from services.outbox import OutboxDelivery
 from services.ports import CloudBackend
 from services.tracking import JobTracking, RunEventHandler
@@ -20,6 +21,7 @@ class Services:
     backend: CloudBackend | None = None
     catalog: JobCatalog | None = None
     tracking: JobTracking | None = None
+    operations: OperationStory | None = None
     channels: ChannelConfig | None = None
     # Background work: the watcher's sweeps and the outbox's deliveries (leader-only once there are replicas).
     watcher: JobWatcher | None = None
