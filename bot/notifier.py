@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from services.chat import ChatPermanentError, ChatRateLimited, ChatTransientError
+from services.redaction import redact, redact_value
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,10 @@ _HISTORY_WINDOW = 200
 
 
 class SlackChat:
-    """ChatPort over the Slack Web API; maps Slack's failures onto retry / wait / give up."""
+    """ChatPort over the Slack Web API; maps Slack's failures onto retry / wait / give up.
+
+    Every text and block it sends passes services.redaction first: no secret reaches Slack through here.
+    """
 
     def __init__(self, client: WebClient) -> None:
         self._client = client
@@ -41,7 +45,7 @@ class SlackChat:
         response = _call(
             lambda: self._client.chat_postMessage(
                 channel=channel,
-                text=text,
+                text=redact(text),
                 blocks=_plain(blocks),
                 thread_ts=thread_ts,
                 metadata=metadata,
@@ -51,14 +55,14 @@ class SlackChat:
         return str(response["ts"])
 
     def update(self, channel: str, ts: str, *, text: str, blocks: Sequence[Mapping[str, Any]] | None = None) -> None:
-        _call(lambda: self._client.chat_update(channel=channel, ts=ts, text=text, blocks=_plain(blocks) or []))
+        _call(lambda: self._client.chat_update(channel=channel, ts=ts, text=redact(text), blocks=_plain(blocks) or []))
 
     def post_ephemeral(
         self, channel: str, user: str, *, text: str, blocks: Sequence[Mapping[str, Any]] | None = None
     ) -> None:
         _call(
             lambda: self._client.chat_postEphemeral(
-                channel=channel, user=user, text=text, blocks=_plain(blocks)
+                channel=channel, user=user, text=redact(text), blocks=_plain(blocks)
             )
         )
 
@@ -67,7 +71,11 @@ class SlackChat:
     ) -> None:
         _call(
             lambda: self._client.files_upload_v2(
-                channel=channel, thread_ts=thread_ts, content=content, filename=filename, title=title or filename
+                channel=channel,
+                thread_ts=thread_ts,
+                content=_redact_text_file(content),
+                filename=filename,
+                title=redact(title or filename),
             )
         )
 
@@ -93,7 +101,18 @@ class SlackChat:
 
 
 def _plain(blocks: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
-    return [dict(block) for block in blocks] if blocks else None
+    """The blocks as plain dicts, every string in them redacted."""
+    return [redact_value(block) for block in blocks] if blocks else None
+
+
+def _redact_text_file(content: bytes) -> bytes:
+    """A text file (a log, a CSV) with its secrets redacted; binary content as it is."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return content
+    redacted = redact(text)
+    return content if redacted == text else redacted.encode("utf-8")
 
 
 def _call(request: Callable[[], T]) -> T:

@@ -6,7 +6,6 @@ when that module is present, else the identity; pass your own to override.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, insert, select
 
 from services.outbox import jsonable
+from services.redaction import redact
 from services.store.approvals_tables import audit_log
 from services.store.clock import Clock, utc_now
 
@@ -30,25 +30,11 @@ APPROVAL_DECISION = "approval.decision"
 AZURE_MUTATION = "azure.mutation"
 
 TEXT_LIMIT = 4000
+OUTCOME_LIMIT = 32  # the column's width
 
 
 def identity(text: str) -> str:
     return text
-
-
-def default_sanitizer() -> Sanitizer:
-    """`services.redaction.redact` when that module exists, else the identity."""
-    try:
-        module = importlib.import_module("services.redaction")
-    except ModuleNotFoundError as err:
-        if err.name not in ("services.redaction", "services"):
-            raise
-        return identity
-    redact = getattr(module, "redact", None)
-    if not callable(redact):
-        log.warning("services.redaction has no redact(text); audit text is stored as given")
-        return identity
-    return redact
 
 
 @dataclass(frozen=True)
@@ -80,7 +66,7 @@ class AuditLog:
     def __init__(self, engine: Engine, clock: Clock = utc_now, sanitize: Sanitizer | None = None) -> None:
         self.engine = engine
         self.clock = clock
-        self.sanitize: Sanitizer = sanitize if sanitize is not None else default_sanitizer()
+        self.sanitize: Sanitizer = sanitize if sanitize is not None else redact
 
     def record(
         self,
@@ -100,7 +86,7 @@ class AuditLog:
             "user": user,
             "channel": channel,
             "text": self.sanitize(text)[:TEXT_LIMIT],
-            "outcome": outcome,
+            "outcome": self.sanitize(outcome)[:OUTCOME_LIMIT],  # a short word: ok, refused, failed…
             "details": self._clean(jsonable(details)) if details is not None else None,
         }
         stmt = insert(audit_log).values(**values).returning(audit_log.c.id)

@@ -11,6 +11,7 @@ from bot.deliveries import RecentDeliveries
 from bot.work import PoolFull, WorkPool
 from commands.context import Invocation, Reply
 from commands.router import Router
+from services.redaction import redact_value
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +58,12 @@ def _first_delivery(request: BoltRequest, invocation: Invocation, deliveries: Re
 
 
 def _payload(reply: Reply) -> dict[str, Any]:
+    """The ack / respond() body for a reply: every text in it redacted on its way to Slack."""
     payload: dict[str, Any] = {
         "text": reply.text,
         "response_type": "in_channel" if reply.in_channel else "ephemeral",
     }
     if reply.blocks:
         payload["blocks"] = list(reply.blocks)
-    return payload
+    redacted: dict[str, Any] = redact_value(payload)
+    return redacted

@@ -23,32 +23,17 @@ from services.errors import (
     ServiceError,
     Throttled,
 )
+from services.redaction import redact as redact_secrets
 
 log = logging.getLogger(__name__)
 
-_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Connection-string and SAS fields, e.g. AccountKey=...; sig=...
-    (
-        re.compile(
-            r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|sig|password|secret|client_secret)"
-            r"=[^;&\s'\"]+"
-        ),
-        r"\1=***",
-    ),
-    (re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer ***"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "***"),  # JWTs
-    # The query string of a URL carrying a SAS token.
-    (re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*\b(sv|sig|se)=[^\s'\"]*"), r"\1?***"),
-    # Long base64 runs: storage account keys are 88 characters ending in "==".
-    (re.compile(r"(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{40,}={1,2}|[A-Za-z0-9+/]{80,})(?![A-Za-z0-9+/=])"), "***"),
-)
-
 
 def redact(text: str) -> str:
-    """Remove anything that looks like a key, SAS token, bearer token or connection-string secret."""
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
+    """Remove anything that looks like a key, SAS token, bearer token or connection-string secret.
+
+    The one implementation is services.redaction; Azure error texts keep their historical "***" mask.
+    """
+    return redact_secrets(text, mask="***")
 
 
 def _http_details(exc: Any) -> tuple[int | None, str | None, str]:
