@@ -23,6 +23,7 @@ BUSY = (
 
 def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeliveries) -> None:
     command = router.table.command
+    ledger = router.services.deliveries
 
     @app.command(command)
     def handle_slash_command(ack: Ack, body: dict[str, Any], respond: Respond, request: BoltRequest) -> None:
@@ -37,6 +38,8 @@ def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeli
             return
 
         def run_and_reply() -> None:
+            if ledger is not None and invocation.trigger_id and not ledger.claim(invocation.trigger_id):
+                return  # Slack's retry reached another process first: the work runs there
             reply = work()
             if reply.text or reply.blocks:  # an empty reply: the work speaks in the channel itself
                 respond(**_payload(reply), replace_original=False)

@@ -6,6 +6,7 @@ import argparse
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,9 @@ from bot.devslack import Workspace
 from commands import build_table
 from commands.context import CommandContext, Reply
 from commands.table import CommandTable
+from services.container import Services
+from services.deliveries import DeliveryLedger
+from services.store import create_schema, make_engine
 from tests.conftest import RunningBot
 
 
@@ -142,3 +146,19 @@ def test_a_full_pool_refuses_new_work_plainly(start_bot: Callable[..., RunningBo
     assert "too much work queued" in refused.json()["text"]
     gate.set()
     assert running.workspace.wait_until(lambda: ephemeral_texts(running.workspace).count("released") == 2, 5)
+
+
+def test_a_retry_that_reaches_another_process_does_not_run_the_work_again(
+    start_bot: Callable[..., RunningBot], tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'shared.db'}")
+    create_schema(engine)
+    shared = Services(deliveries=DeliveryLedger(engine))  # two workers or replicas, one store
+    calls: list[str] = []
+    first = start_bot(table=slow_table(0.2, calls), services=shared)
+    second = start_bot(table=slow_table(0.2, calls), services=shared)
+    response = first.driver.slash("train")
+    retry = second.driver.send(response.request_body, headers={"X-Slack-Retry-Num": "1"})
+    assert (response.status, retry.status) == (200, 200)
+    assert first.bot.pool.wait_idle(5) and second.bot.pool.wait_idle(5)
+    assert len(calls) == 1
