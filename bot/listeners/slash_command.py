@@ -11,6 +11,7 @@ from bot.deliveries import RecentDeliveries
 from bot.work import PoolFull, WorkPool
 from commands.context import Invocation, Reply
 from commands.router import Router
+from services.deliveries import DeliveryLedger
 from services.redaction import redact_value
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeli
             return
 
         def run_and_reply() -> None:
-            if ledger is not None and invocation.trigger_id and not ledger.claim(invocation.trigger_id):
+            if not _claimed(ledger, invocation):
                 return  # Slack's retry reached another process first: the work runs there
             reply = work()
             if reply.text or reply.blocks:  # an empty reply: the work speaks in the channel itself
@@ -50,6 +51,17 @@ def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeli
             ack(**_payload(Reply(BUSY)))
             return
         ack()
+
+
+def _claimed(ledger: DeliveryLedger | None, invocation: Invocation) -> bool:
+    """Whether this process runs the work; a store that cannot answer must not cost the person their reply."""
+    if ledger is None or not invocation.trigger_id:
+        return True
+    try:
+        return ledger.claim(invocation.trigger_id)
+    except Exception:
+        logger.warning("could not record delivery %s; running it anyway", invocation.trigger_id, exc_info=True)
+        return True
 
 
 def _first_delivery(request: BoltRequest, invocation: Invocation, deliveries: RecentDeliveries) -> bool:
