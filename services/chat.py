@@ -160,6 +160,15 @@ class TextRenderer:
             lines.append("log tail:\n" + str(p["log_tail"]))
         return "\n".join(lines)
 
+    def _job_services(self, p: Mapping[str, Any]) -> str:
+        labels = {"jupyter": "JupyterLab", "vscode": "VS Code", "tensorboard": "TensorBoard"}
+        links = [
+            f"{labels.get(s.get('kind') or '', s.get('name'))}: <{s['url']}|open>"
+            for s in p.get("services") or []
+            if s.get("url")
+        ]
+        return f"{p.get('job_name')}: " + " · ".join(links)
+
     def _job_gone(self, p: Mapping[str, Any]) -> str:
         return f"{p.get('job_name')}: no longer found ({p.get('reason')}); stopped watching."
 

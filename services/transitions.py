@@ -1,17 +1,24 @@
 """Recording a job's status transition exactly once, and the messages that tell it.
 
 `apply_transition` is the only writer of a watch's status. In ONE transaction it
-1. compare-and-sets the watch (`UPDATE watches … WHERE id = :id AND version = :seen AND last_status = :seen`),
+1. compare-and-sets the watch (`UPDATE watches … WHERE id = :id AND version = :seen AND last_status = :seen …`),
 2. only if that won: inserts the transition row (UNIQUE(watch_id, seq) backs the CAS up) and enqueues the
-   root-message update, the thread reply and, on a terminal status, the summary (each with a unique
-   dedupe key, a third guard).
+   root-message update, the thread reply, a "job.services" reply when service endpoints appeared and, on a
+   terminal status, the summary (each with a unique dedupe key, a third guard).
 A recorder that loses the CAS changed nothing; it re-reads and decides again. Poll and push (Event Grid)
 both come through here, so a status seen by both, by two threads or by two replicas is announced once.
+
+Service endpoints (JupyterLab, VS Code, TensorBoard) get a URL some time after a job starts running.
+`apply_services` announces the ones not announced yet, the same way: a CAS of `watches.services_announced`
+(the endpoints announced so far), then a root update (the root lists the links) and a "job.services" reply
+with the new links. A transition that sees new endpoints announces them in its own transaction. Terminal jobs
+announce none.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +26,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from services.models import TAG_TEMPLATE, JobInfo, JobStatus, MetricPoint, WorkspaceScope
+from services.models import TAG_TEMPLATE, JobInfo, JobStatus, MetricPoint, ServiceEndpoint, WorkspaceScope
 from services.outbox import Outbox, jsonable
 from services.store.watching import TransitionRow, Watches, WatchRow, workspace_key
 
@@ -29,6 +36,7 @@ KIND_ROOT = "job.root"
 KIND_TRANSITION = "job.transition"
 KIND_SUMMARY = "job.summary"
 KIND_GONE = "job.gone"
+KIND_SERVICES = "job.services"
 
 MAX_METRICS = 25
 MAX_LOG_TAIL_CHARS = 4000
@@ -151,6 +159,94 @@ def transition_payload(
     }
 
 
+# ------------------------------------------------------------------------------------------------ services
+
+
+@dataclass(frozen=True)
+class NewServices:
+    """Service endpoints a job shows that its watch has not announced yet."""
+
+    endpoints: tuple[ServiceEndpoint, ...]
+    announced: str  # the watch's `services_announced` once these are announced too
+
+    @property
+    def digest(self) -> str:
+        """Names the announcement (the set announced so far only grows, so each one differs)."""
+        return hashlib.sha1(self.announced.encode()).hexdigest()[:12]
+
+
+def _announced_pairs(text: str | None) -> set[tuple[str, str]]:
+    if not text:
+        return set()
+    try:
+        return {(str(name), str(url)) for name, url in json.loads(text)}
+    except (ValueError, TypeError):  # not ours: announce again rather than fail the sweep
+        return set()
+
+
+def new_services(watch: WatchRow, job: JobInfo) -> NewServices | None:
+    """The endpoints with a URL that `watch` has not announced (an endpoint is its name and URL: a URL that
+    changes is a new link); None when there are none, or the job is over."""
+    if job.status.is_terminal:
+        return None
+    seen = _announced_pairs(watch.services_announced)
+    fresh: dict[tuple[str, str], ServiceEndpoint] = {}
+    for service in job.services:
+        if service.url and (service.name, service.url) not in seen:
+            fresh.setdefault((service.name, service.url), service)
+    if not fresh:
+        return None
+    announced = json.dumps(sorted(seen | set(fresh)), separators=(",", ":"))
+    return NewServices(tuple(fresh[pair] for pair in sorted(fresh)), announced)
+
+
+def services_payload(job: JobInfo, endpoints: Iterable[ServiceEndpoint]) -> dict[str, Any]:
+    return {
+        "job_name": job.name,
+        "display_name": job.display_name,
+        "status": job.status.value,
+        "services": [{"name": s.name, "kind": s.kind, "url": s.url, "status": s.status} for s in endpoints],
+        "studio_url": job.studio_url,
+    }
+
+
+def _enqueue_services_reply(conn: Connection, outbox: Outbox, watch: WatchRow, job: JobInfo, new: NewServices) -> None:
+    outbox.enqueue(
+        conn,
+        channel=watch.channel,
+        kind=KIND_SERVICES,
+        payload=services_payload(job, new.endpoints),
+        dedupe_key=f"{message_key(watch)}:links@{new.digest}",
+        thread_ref=watch.root_ref,
+    )
+
+
+def apply_services(
+    conn: Connection, outbox: Outbox, watch: WatchRow, job: JobInfo, *, now: datetime
+) -> NewServices | None:
+    """Announce the endpoints of `job` that `watch` (as read) has not announced: what was announced, or None
+    when there was nothing new or another recorder changed the watch first (re-read and decide again).
+
+    Only for a job whose status the watch already holds (a changed status goes through `apply_transition`).
+    Call inside a transaction: the CAS, the root update and the reply commit or roll back together.
+    """
+    new = new_services(watch, job)
+    if new is None or not watch.active or watch.last_status != job.status.value:
+        return None
+    if not Watches.set_services_announced(conn, watch, new.announced, now=now):
+        return None
+    outbox.enqueue(
+        conn,
+        channel=watch.channel,
+        kind=KIND_ROOT,
+        payload=root_payload(job, requested_by=watch.requested_by, template=watch.template, ended=False),
+        dedupe_key=f"{message_key(watch)}:root@links-{new.digest}",
+        updates_ref=watch.root_ref,
+    )
+    _enqueue_services_reply(conn, outbox, watch, job, new)
+    return new
+
+
 # ------------------------------------------------------------------------------------------------ recording
 
 
@@ -183,6 +279,9 @@ def apply_transition(
     }
     if terminal:
         values.update(active=False, ended_at=now)
+    services = new_services(watch, job)  # None when terminal
+    if services is not None:
+        values["services_announced"] = services.announced
     if not Watches.compare_and_set(conn, watch, values):
         return False
     seq = watch.version + 1
@@ -206,6 +305,8 @@ def apply_transition(
         dedupe_key=f"{key}:t{seq}",
         thread_ref=watch.root_ref,
     )
+    if services is not None:  # the root update above already lists them
+        _enqueue_services_reply(conn, outbox, watch, job, services)
     if terminal:
         outbox.enqueue(
             conn,

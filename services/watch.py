@@ -6,6 +6,9 @@ workspace (due or not), falls back to `jobs.get` for a due job missing from the 
 `get` when the workspace has only one watched job. Every job seen in a listing is rescheduled from it, so the
 jobs of a workspace fall into step and one list call keeps serving all of them.
 
+Service endpoints (JupyterLab, VS Code, TensorBoard) that get a URL while a job keeps its status are announced
+from the same reads (Azure's list carries `services`, as get does): no extra backend read.
+
 Restarts need nothing special: watches are rows, so a new JobWatcher on the same database carries on, and a
 job that ended while the bot was down is announced (once) at the first sweep.
 """
@@ -35,10 +38,12 @@ from services.transitions import (
     KIND_ROOT,
     EndDetails,
     Source,
+    apply_services,
     apply_transition,
     is_newer_status,
     job_root_ref,
     message_key,
+    new_services,
     root_payload,
     summarize_metrics,
 )
@@ -136,6 +141,7 @@ PUSHED_POLICY = IntervalPolicy(status_reads_per_job_hour=2.0, steady_period_max=
 class RecordOutcome(StrEnum):
     ANNOUNCED = "announced"  # this call recorded the transition and enqueued its messages
     UNCHANGED = "unchanged"  # the watch already has this status (perhaps just recorded by someone else)
+    SERVICES = "services"  # same status, and this call announced newly available service endpoints
     STALE = "stale"  # an older observation than the one the watch holds
     INACTIVE = "inactive"  # the watch has ended (terminal status recorded, or unwatched)
     NOT_WATCHED = "not_watched"
@@ -160,7 +166,8 @@ class SweepReport:
     metrics_calls: int = 0
     log_calls: int = 0
     transitions: int = 0
-    unchanged: int = 0
+    unchanged: int = 0  # read without a status change (including those that announced services)
+    services: int = 0  # announcements of newly available service endpoints
     stale: int = 0
     gone: int = 0
     errors: list[str] = field(default_factory=list)
@@ -367,8 +374,17 @@ class JobWatcher:
             if not watch.active:
                 return RecordOutcome.INACTIVE
             # "Unknown" says nothing about the job (an unparsable or missing status): not worth a message
-            if watch.last_status == job.status.value or job.status is JobStatus.UNKNOWN:
+            if job.status is JobStatus.UNKNOWN:
                 return RecordOutcome.UNCHANGED
+            if watch.last_status == job.status.value:
+                if new_services(watch, job) is None:
+                    return RecordOutcome.UNCHANGED
+                with self.engine.begin() as conn:
+                    announced = apply_services(conn, self.outbox, watch, job, now=self.clock())
+                if announced is not None:
+                    log.info("job %s: services %s (%s)", job.name, [s.name for s in announced.endpoints], source)
+                    return RecordOutcome.SERVICES
+                continue  # another recorder changed the watch: re-read and decide again
             if not is_newer_status(watch, job.status, observed_at):
                 return RecordOutcome.STALE
             if job.status.is_terminal and end is None:
@@ -524,7 +540,7 @@ class JobWatcher:
         touches: list[tuple[int, datetime, datetime]],
     ) -> None:
         outcome = RecordOutcome.UNCHANGED
-        if watch.last_status != job.status.value:
+        if watch.last_status != job.status.value or new_services(watch, job) is not None:
             try:
                 outcome = self._observe(watch, job, "poll", observed_at, listed_with=listed_with, report=report)
             except Exception as err:
@@ -536,7 +552,9 @@ class JobWatcher:
             report.transitions += 1
         elif outcome is RecordOutcome.STALE:
             report.stale += 1
-        elif outcome is RecordOutcome.UNCHANGED:
+        elif outcome in (RecordOutcome.UNCHANGED, RecordOutcome.SERVICES):
+            if outcome is RecordOutcome.SERVICES:
+                report.services += 1
             report.unchanged += 1
             now = self.clock()
             since = watch.status_since or watch.created_at

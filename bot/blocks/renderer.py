@@ -25,6 +25,7 @@ class BlockKitRenderer:
             "job.root": job_root,
             "job.transition": job_transition,
             "job.summary": job_summary,
+            "job.services": job_services,
         }
 
     def render(self, kind: str, payload: Mapping[str, Any]) -> RenderedMessage:
@@ -109,6 +110,25 @@ def job_summary(payload: Payload) -> RenderedMessage:
     if who:
         blocks.append(section(f"{who} your job `{name}` {_ENDED.get(status, 'ended')}."))
     return _message(f"{who + ' ' if who else ''}{name} {status.value} after {duration}", blocks)
+
+
+# ServiceEndpoint.kind → what people call it
+SERVICE_LABELS = {"jupyter": "JupyterLab", "vscode": "VS Code", "tensorboard": "TensorBoard"}
+
+
+def service_label(service: Payload) -> str:
+    kind = str(service.get("kind") or "")
+    return SERVICE_LABELS.get(kind) or str(service.get("name") or kind or "Service")
+
+
+def job_services(payload: Payload) -> RenderedMessage:
+    """A thread reply: the service endpoints that just became available, as links."""
+    services = [s for s in payload.get("services") or [] if s.get("url")]
+    lines = [f"{escape(service_label(s), 60)}: {link(s['url'], 'open')}" for s in services]
+    name = payload.get("job_name")
+    blocks: list[Block] = [section(f"*Available now for `{name}`:*\n" + "\n".join(lines))]
+    labels = ", ".join(service_label(s) for s in services)
+    return _message(f"{name}: {labels or 'services'} available", blocks)
 
 
 _ENDED = {JobStatus.COMPLETED: "has completed", JobStatus.FAILED: "failed", JobStatus.CANCELED: "was cancelled"}

@@ -94,6 +94,9 @@ watches = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("ended_at", UtcDateTime()),
     Column("active", Boolean, nullable=False, default=True),
+    # the job's service endpoints (JupyterLab, VS Code, TensorBoard) announced so far, as canonical JSON:
+    # sorted [name, url] pairs; NULL until one is announced. Compare-and-set like `version`.
+    Column("services_announced", Text),
     UniqueConstraint("workspace_key", "job_name"),
     Index(None, "active", "next_check_at"),
     Index(None, "job_name"),

@@ -37,6 +37,7 @@ class WatchRow:
     created_at: datetime
     ended_at: datetime | None
     active: bool
+    services_announced: str | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> WatchRow:
@@ -175,24 +176,43 @@ class Watches:
         )
 
     @staticmethod
+    def _unchanged(watch: WatchRow) -> list[Any]:
+        """WHERE terms matching the row only while it is as `watch` read it (version, status, services, active)."""
+        status_is = (
+            watches.c.last_status.is_(None) if watch.last_status is None else watches.c.last_status == watch.last_status
+        )
+        services_are = (
+            watches.c.services_announced.is_(None)
+            if watch.services_announced is None
+            else watches.c.services_announced == watch.services_announced
+        )
+        return [
+            watches.c.id == watch.id,
+            watches.c.version == watch.version,
+            status_is,
+            services_are,
+            watches.c.active.is_(True),
+        ]
+
+    @staticmethod
     def compare_and_set(conn: Connection, watch: WatchRow, values: Mapping[str, Any]) -> bool:
-        """UPDATE … WHERE id = :id AND version = :seen AND last_status IS :seen_status AND active.
+        """UPDATE … WHERE id = :id AND version = :seen AND last_status IS :seen_status
+        AND services_announced IS :seen_services AND active.
 
         The single point where a transition is decided: of any number of concurrent recorders (threads,
         replicas, poll and push) that read the same version, exactly one gets rowcount 1.
         """
-        status_is = (
-            watches.c.last_status.is_(None) if watch.last_status is None else watches.c.last_status == watch.last_status
-        )
         result = conn.execute(
-            update(watches)
-            .where(
-                watches.c.id == watch.id,
-                watches.c.version == watch.version,
-                status_is,
-                watches.c.active.is_(True),
-            )
-            .values(version=watch.version + 1, **values)
+            update(watches).where(*Watches._unchanged(watch)).values(version=watch.version + 1, **values)
+        )
+        return bool(result.rowcount == 1)
+
+    @staticmethod
+    def set_services_announced(conn: Connection, watch: WatchRow, announced: str, *, now: datetime) -> bool:
+        """Compare-and-set the announced service endpoints of a watch still as `watch` read it (the version
+        stays: no status changed); of concurrent announcers exactly one gets True."""
+        result = conn.execute(
+            update(watches).where(*Watches._unchanged(watch)).values(services_announced=announced, last_seen_at=now)
         )
         return bool(result.rowcount == 1)
 

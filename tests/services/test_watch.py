@@ -18,10 +18,10 @@ from sqlalchemy import Engine, func, select
 
 from services.chat import TextRenderer
 from services.errors import BackendUnavailable
-from services.models import JobStatus, MetricPoint, WorkspaceScope
+from services.models import JobStatus, MetricPoint, ServiceEndpoint, WorkspaceScope
 from services.outbox import Outbox, OutboxDelivery
 from services.store import Watches, transitions, watches
-from services.transitions import job_root_ref
+from services.transitions import KIND_SERVICES, job_root_ref
 from services.watch import IntervalPolicy, JobWatcher, RecordOutcome
 
 # the fakes and database fixtures live beside the store tests (pytest does not put test folders on sys.path)
@@ -45,7 +45,7 @@ WS_B = WorkspaceScope(resource_group="rg", workspace="ws-b")
 
 
 def story(chat: FakeChat, root: Message) -> list[str]:
-    """The thread of a root as kinds: 't' transition reply, 's' summary, 'g' gone."""
+    """The thread of a root as kinds: 't' transition reply, 's' summary, 'g' gone, 'l' service links."""
     kinds = []
     for reply in chat.replies(root):
         assert reply.dedupe_key is not None
@@ -497,3 +497,203 @@ def test_interval_policy_examples() -> None:
     assert policy.next_check(R, 86400, listed_with=100) == 12
     assert policy.next_check(R, 86400, listed_with=10) == 120
     assert policy.next_check(R, 60, listed_with=10) == 10
+
+
+# ------------------------------------------------------------------------------------------------ services
+
+JUPYTER_URL = "https://j-0.eastus.nbs.azureml.net/lab"
+VSCODE_URL = "https://j-0.eastus.nbs.azureml.net/vscode"
+
+
+def endpoints(jupyter: str | None = None, vscode: str | None = None) -> tuple[ServiceEndpoint, ...]:
+    """A job that asked for JupyterLab and VS Code: each gets its URL some time after the job starts."""
+    return (
+        ServiceEndpoint("jupyter", "jupyter", jupyter, "Running" if jupyter else "Starting"),
+        ServiceEndpoint("vscode", "vscode", vscode, "Running" if vscode else "Starting"),
+    )
+
+
+def services_rows(engine: Engine) -> list[tuple[str, str, list[str]]]:
+    """(job, kind, names) of the outbox rows about services: root updates that list links, and the replies."""
+    with engine.connect() as conn:
+        items = Outbox.items(conn)
+    rows = []
+    for item in items:
+        if item.kind == KIND_SERVICES:
+            rows.append((item.payload["job_name"], "reply", [s["name"] for s in item.payload["services"]]))
+        elif item.kind == "job.root" and "@links-" in item.dedupe_key:
+            rows.append((item.payload["job"]["name"], "root", [s["name"] for s in item.payload["job"]["services"]]))
+    return rows
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["read-with-get", "read-in-a-listing"])
+def test_service_endpoints_are_announced_once_as_they_appear(
+    engine: Engine,
+    watcher: JobWatcher,
+    jobs: FakeJobs,
+    delivery: OutboxDelivery,
+    chat: FakeChat,
+    clock: FakeClock,
+    alone: bool,
+) -> None:
+    watcher.watch(None, jobs.add(make_job("j", R, services=endpoints())), channel="C1", requested_by="U1")
+    if not alone:  # a second job in the workspace: the sweep reads both with one list call
+        watcher.watch(None, jobs.add(make_job("other", R)), channel="C1", requested_by="U1")
+    clock.advance(10)
+    assert watcher.sweep().services == 0  # endpoints without a URL yet: nothing to link to
+    assert services_rows(engine) == []
+
+    clock.advance(10)
+    jobs.set_status("j", R, services=endpoints(jupyter=JUPYTER_URL))
+    reads = jobs.reads()
+    report = watcher.sweep()
+    assert (report.services, report.transitions, report.unchanged) == (1, 0, 2 - alone)
+    assert jobs.reads() - reads == 1  # the read the sweep makes anyway: none for the services
+    assert services_rows(engine) == [("j", "root", ["jupyter", "vscode"]), ("j", "reply", ["jupyter"])]
+    drain(engine, delivery, clock)
+    for _ in range(3):  # the same endpoints read again: nothing new
+        clock.advance(10)
+        assert watcher.sweep().services == 0
+    assert watcher.record(jobs.get("j"), "event") is RecordOutcome.UNCHANGED
+    assert len(services_rows(engine)) == 2
+
+    clock.advance(10)
+    jobs.set_status("j", R, services=endpoints(jupyter=JUPYTER_URL, vscode=VSCODE_URL))
+    assert watcher.sweep().services == 1
+    assert services_rows(engine)[2:] == [("j", "root", ["jupyter", "vscode"]), ("j", "reply", ["vscode"])]
+    drain(engine, delivery, clock)
+
+    clock.advance(10)
+    jobs.set_status("j", C, services=endpoints(jupyter=JUPYTER_URL, vscode=VSCODE_URL))
+    watcher.sweep()
+    assert len(services_rows(engine)) == 4
+    drain(engine, delivery, clock)
+    root = next(r for r in chat.roots() if r.text.startswith("Job j "))
+    assert story(chat, root) == ["l", "l", "t", "s"]
+    links = [m.text for m in chat.replies(root)[:2]]
+    assert links == [f"j: JupyterLab: <{JUPYTER_URL}|open>", f"j: VS Code: <{VSCODE_URL}|open>"]
+    assert len(root.edits) == 3  # links, links, Completed
+    assert set(chat.dedupe_counts().values()) == {1}
+    watch = watcher.get_watch("j")
+    assert watch is not None and watch.version == 1  # services do not count as transitions
+
+
+def test_endpoints_seen_with_a_status_change_ride_on_its_root_update(
+    engine: Engine, watcher: JobWatcher, jobs: FakeJobs, delivery: OutboxDelivery, chat: FakeChat, clock: FakeClock
+) -> None:
+    watcher.watch(None, jobs.add(make_job("j", Q, services=endpoints())), channel="C1", requested_by="U1")
+    clock.advance(10)
+    jobs.set_status("j", R, services=endpoints(jupyter=JUPYTER_URL))
+    report = watcher.sweep()
+    assert (report.transitions, report.services) == (1, 0)
+    assert services_rows(engine) == [("j", "reply", ["jupyter"])]  # the transition's root update lists it
+    clock.advance(10)
+    assert watcher.sweep().services == 0
+    drain(engine, delivery, clock)
+    (root,) = chat.roots()
+    assert story(chat, root) == ["t", "l"]
+
+
+def test_a_job_that_ends_announces_no_endpoints(
+    engine: Engine, watcher: JobWatcher, jobs: FakeJobs, delivery: OutboxDelivery, chat: FakeChat, clock: FakeClock
+) -> None:
+    watcher.watch(None, jobs.add(make_job("j", R, services=endpoints())), channel="C1", requested_by="U1")
+    clock.advance(10)
+    jobs.set_status("j", F, services=endpoints(jupyter=JUPYTER_URL))  # the URL shows up only as it ends
+    assert watcher.sweep().transitions == 1
+    assert watcher.record(jobs.get("j"), "event") is RecordOutcome.INACTIVE
+    drain(engine, delivery, clock)
+    assert services_rows(engine) == []
+    assert story(chat, chat.roots()[0]) == ["t", "s"]
+
+
+@pytest.mark.parametrize("requested", [True, False], ids=["requested-but-never-served", "none-requested"])
+def test_a_job_without_endpoints_gets_no_service_messages(
+    engine: Engine,
+    watcher: JobWatcher,
+    jobs: FakeJobs,
+    delivery: OutboxDelivery,
+    chat: FakeChat,
+    clock: FakeClock,
+    requested: bool,
+) -> None:
+    job = make_job("j", Q, services=endpoints() if requested else ())
+    watcher.watch(None, jobs.add(job), channel="C1", requested_by="U1")
+    for status in (R, R, R, C):
+        clock.advance(30)
+        jobs.set_status("j", status)
+        assert watcher.sweep().services == 0
+    drain(engine, delivery, clock)
+    with engine.connect() as conn:
+        assert KIND_SERVICES not in {i.kind for i in Outbox.items(conn)}
+        assert conn.execute(select(watches.c.services_announced)).scalar_one() is None
+    assert story(chat, chat.roots()[0]) == ["t", "t", "s"]
+
+
+def test_concurrent_recorders_announce_new_endpoints_once(
+    make_db_engine: Callable[[], Engine], engine: Engine, jobs: FakeJobs, clock: FakeClock
+) -> None:
+    replicas = [JobWatcher(make_db_engine(), jobs, Outbox(clock), clock) for _ in range(4)]
+    replicas[0].watch(None, jobs.add(make_job("j", R, services=endpoints())), channel="C1", requested_by="U1")
+    outcomes: list[RecordOutcome] = []
+    for urls in (endpoints(jupyter=JUPYTER_URL), endpoints(jupyter=JUPYTER_URL, vscode=VSCODE_URL)):
+        clock.advance(10)
+        jobs.set_status("j", R, services=urls)
+        barrier = threading.Barrier(8)
+
+        def push(replica: JobWatcher, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait(10)
+            outcomes.append(replica.record(jobs.get("j"), "event"))
+
+        threads = [threading.Thread(target=push, args=(replicas[i % 4],)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert Counter(outcomes) == {RecordOutcome.SERVICES: 2, RecordOutcome.UNCHANGED: 14}
+    assert services_rows(engine) == [
+        ("j", "root", ["jupyter", "vscode"]),
+        ("j", "reply", ["jupyter"]),
+        ("j", "root", ["jupyter", "vscode"]),
+        ("j", "reply", ["vscode"]),
+    ]
+
+
+@pytest.mark.parametrize("claim_seconds", [30.0, 0.0], ids=["claims", "no-claims-so-every-sweep-races"])
+def test_two_replicas_sweeping_announce_each_endpoint_once(
+    make_db_engine: Callable[[], Engine], engine: Engine, jobs: FakeJobs, clock: FakeClock, claim_seconds: float
+) -> None:
+    names = [f"job-{i:02d}" for i in range(6)]
+    first, second = (
+        JobWatcher(make_db_engine(), jobs, Outbox(clock), clock, claim_seconds=claim_seconds) for _ in range(2)
+    )
+    for name in names:
+        first.watch(None, jobs.add(make_job(name, Q, services=endpoints())), channel="C1", requested_by="U1")
+    errors: list[BaseException] = []
+    for status, urls in (
+        (R, endpoints()),
+        (R, endpoints(jupyter=JUPYTER_URL)),
+        (R, endpoints(jupyter=JUPYTER_URL, vscode=VSCODE_URL)),
+        (C, endpoints(jupyter=JUPYTER_URL, vscode=VSCODE_URL)),
+    ):
+        clock.advance(30)
+        for name in names:
+            jobs.set_status(name, status, services=urls)
+        barrier = threading.Barrier(2)
+
+        def sweep(watcher: JobWatcher, barrier: threading.Barrier = barrier) -> None:
+            try:
+                barrier.wait(10)
+                for _ in range(2):
+                    errors.extend(RuntimeError(e) for e in watcher.sweep().errors)
+            except BaseException as err:  # pragma: no cover - reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=sweep, args=(w,)) for w in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert errors == []
+    replies = Counter((job, tuple(names)) for job, kind, names in services_rows(engine) if kind == "reply")
+    assert replies == Counter({(name, svc): 1 for name in names for svc in (("jupyter",), ("vscode",))})
