@@ -38,6 +38,7 @@ class ShellSession:
         self.user = user
         self.channel = channel
         self.touched: list[str] = [channel]
+        self.echo = False
 
     def execute(self, line: str, *, user: str | None = None) -> None:
         line = line.strip()
@@ -63,12 +64,19 @@ class ShellSession:
         else:
             self._say(SHELL_HELP)
 
+    def _echo(self, user: str, line: str) -> None:
+        # Piped input: echo what was typed, so the conversation printed at the end reads against it.
+        if self.echo:
+            self._say(f"» @{self._name(user)} in #{self._channel_name()}: {line}")
+
     def _slash(self, command: str, text: str, user: str) -> None:
+        self._echo(user, f"{command} {text}".strip())
         response = self.driver.slash(text, user=user, channel=self.channel, command=command)
         if response.status != 200:
             self._say(f"(Slack would show an error: the bot answered HTTP {response.status})")
 
     def _click(self, rest: str, user: str) -> None:
+        self._echo(user, f"click {rest}".strip())
         try:
             index = int(shlex.split(rest)[0]) if rest.strip() else 1
             self.driver.click(user=user, channel=self.channel, action_index=index)
@@ -158,6 +166,7 @@ def _first_channel(workspace: Workspace) -> str:
 
 def _scripted(session: ShellSession, lines: Iterable[str], wait: float) -> None:
     deadline = time.monotonic() + wait
+    session.echo = True
     for line in lines:
         session.execute(line)
         session.settle(max(0.0, deadline - time.monotonic()))

@@ -40,6 +40,7 @@ def test_piped_shell_prints_the_conversation_and_exits_0(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "── #ml-team ──" in out and "── #general ──" in out
+    assert "» @bob in #ml-team: /aml help compute" in out  # what was typed, by whom, where
     assert "runs Azure Machine Learning from Slack" in out
     assert "Did you mean `/aml job`?" in out
     assert "(only visible to @bob)" in out and "/aml compute start" in out
