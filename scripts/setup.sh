@@ -20,8 +20,8 @@ stamp=".venv/.aml-bot-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages (first time takes a few minutes)" >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+  .venv/bin/python -m pip install -qq --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -qq --disable-pip-version-check -e '.[dev]'
   echo "$want" > "$stamp"
 fi
 
