@@ -578,7 +578,8 @@ class OutboxDelivery:
         # a post that may have reached Slack is looked up (find_posted) before it is ever posted again
         maybe_sent = item.maybe_sent or (is_post and pick.was_sending)
         with self.engine.begin() as conn:
-            ready_at = now + self.interval
+            # Slack paces posts per channel (~1/s); edits (chat.update) have a workspace-wide limit of their own.
+            ready_at = now + (self.interval if is_post else timedelta(0))
             if outcome.kind == "sent":
                 assert outcome.ts is not None
                 values: dict[str, Any] = {"sent_ts": outcome.ts, "sent_at": now, "maybe_sent": False}
