@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import (
 )
 
 from commands.text import escape
+from services.durations import format_duration
 from services.models import ComputeInfo, JobInfo, JobStatus
 
 MAX_BLOCKS = 50
@@ -69,12 +70,7 @@ def when(moment: datetime | None) -> str:
 def duration(start: datetime | None, end: datetime | None) -> str:
     if start is None:
         return "—"
-    seconds = int(((end or datetime.now(UTC)) - start).total_seconds())
-    hours, rest = divmod(max(seconds, 0), 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    return format_duration(((end or datetime.now(UTC)) - start).total_seconds())
 
 
 def link(url: str | None, label: str) -> str:

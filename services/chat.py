@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.durations import format_duration
+
 Blocks = Sequence[Mapping[str, Any]]
 
 
@@ -101,16 +103,7 @@ class MessageRenderer(Protocol):
 
 
 def _fmt_duration(seconds: Any) -> str | None:
-    if not isinstance(seconds, int | float) or seconds < 0:
-        return None
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+    return format_duration(seconds) if isinstance(seconds, int | float) and seconds >= 0 else None
 
 
 def _mention(user: Any) -> str:

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from services.durations import format_duration
 from services.outbox import Outbox
 from services.store import Clock, utc_now
 
@@ -74,7 +75,7 @@ class OperationStory:
         ":hourglass_flowing_sand: text" (None: the bot stopped waiting, the operation goes on), and the same
         is posted in the thread. Only the first ending of a story counts. True when enqueued now."""
         ending = f"{_ENDING[ok]} {text}"
-        took = "" if ok is None else f" _(after {_duration((self.clock() - ref.started_at).total_seconds())})_"
+        took = "" if ok is None else f" _(after {format_duration((self.clock() - ref.started_at).total_seconds())})_"
         with self.engine.begin() as conn:
             added = self.outbox.enqueue(
                 conn,
@@ -113,12 +114,3 @@ class OperationStory:
         if added:
             self.on_enqueued()
         return added
-
-
-def _duration(seconds: float) -> str:
-    total = max(0, int(round(seconds)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"

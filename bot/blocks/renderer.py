@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import Block
 from commands.blocks import context, link, mention, section, status_badge, to_dicts, when
 from commands.text import escape
 from services.chat import RenderedMessage, TextRenderer
+from services.durations import format_duration
 from services.models import JobStatus
 
 Payload = Mapping[str, Any]
@@ -135,14 +136,7 @@ _ENDED = {JobStatus.COMPLETED: "has completed", JobStatus.FAILED: "failed", JobS
 
 
 def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return "an unknown time"
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+    return format_duration(seconds) if isinstance(seconds, int | float) else "an unknown time"
 
 
 def _studio(url: str) -> str:

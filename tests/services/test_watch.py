@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from services.chat import TextRenderer
+from services.durations import format_duration
 from services.errors import BackendUnavailable
 from services.models import JobStatus, MetricPoint, ServiceEndpoint, WorkspaceScope
 from services.outbox import Outbox, OutboxDelivery
@@ -87,8 +88,8 @@ def test_queued_running_completed_tells_the_story_exactly_once(
     summary = replies[2].text
     done = jobs.get("train-1")
     assert done.started_at and done.ended_at
-    minutes, seconds = divmod(int((done.ended_at - done.started_at).total_seconds()), 60)
-    assert "train-1 Completed · <@U1>" in summary and f"duration: {minutes}m {seconds:02d}s" in summary
+    took = format_duration((done.ended_at - done.started_at).total_seconds())
+    assert "train-1 Completed · <@U1>" in summary and f"duration: {took}" in summary
     assert "accuracy=0.93" in summary and "loss=0.25" in summary and "compute: cpu-cluster" in summary
     assert "outputs: azureml://jobs/train-1/outputs" in summary
     assert set(chat.dedupe_counts().values()) == {1}
