@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+import tests.services.store.db_fixtures as db_fixtures  # noqa: E402
 from services.chat import (
     ChatPermanentError,
     ChatRateLimited,
@@ -22,12 +21,7 @@ from services.chat import (
 )
 from services.outbox import DEAD, SENDING, SENT, SUPERSEDED, Outbox, OutboxDelivery
 from services.store import MessageRefs, utc_now
-
-# the fakes and database fixtures live beside the store tests (pytest does not put test folders on sys.path)
-sys.path.insert(0, str(Path(__file__).resolve().parent / "store"))
-
-import db_fixtures  # noqa: E402
-from store_fakes import FakeChat, FakeClock, SimulatedCrash, drain  # noqa: E402
+from tests.services.store.store_fakes import FakeChat, FakeClock, SimulatedCrash, drain  # noqa: E402
 
 chat = db_fixtures.chat
 clock = db_fixtures.clock

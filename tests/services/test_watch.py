@@ -4,18 +4,17 @@ with batched reads."""
 from __future__ import annotations
 
 import random
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
+import tests.services.store.db_fixtures as db_fixtures  # noqa: E402
 from services.chat import TextRenderer
 from services.durations import format_duration
 from services.errors import BackendUnavailable
@@ -24,12 +23,7 @@ from services.outbox import Outbox, OutboxDelivery
 from services.store import Watches, transitions, watches
 from services.transitions import KIND_SERVICES, job_root_ref
 from services.watch import IntervalPolicy, JobWatcher, RecordOutcome
-
-# the fakes and database fixtures live beside the store tests (pytest does not put test folders on sys.path)
-sys.path.insert(0, str(Path(__file__).resolve().parent / "store"))
-
-import db_fixtures  # noqa: E402
-from store_fakes import FakeChat, FakeClock, FakeJobs, Message, drain, make_job  # noqa: E402
+from tests.services.store.store_fakes import FakeChat, FakeClock, FakeJobs, Message, drain, make_job  # noqa: E402
 
 chat = db_fixtures.chat
 clock = db_fixtures.clock

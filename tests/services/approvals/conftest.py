@@ -3,25 +3,18 @@ small cast, a recording executor, and a factory of ApprovalServices (one per sim
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-# the store's fakes and database fixtures live in tests/services/store (pytest does not put it on sys.path)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import db_fixtures  # noqa: E402
-from approval_fakes import RecordingExecutor  # noqa: E402
-from store_fakes import FakeClock  # noqa: E402
-
+import tests.services.store.db_fixtures as db_fixtures  # noqa: E402
 from services.approvals import ApprovalService  # noqa: E402
 from services.audit import AuditLog  # noqa: E402
 from services.outbox import Outbox  # noqa: E402
 from services.rbac import Authorizer, CachingUserGroupResolver, PermissionConfig, StaticUserGroups  # noqa: E402
+from tests.services.approvals.approval_fakes import RecordingExecutor  # noqa: E402
+from tests.services.store.store_fakes import FakeClock  # noqa: E402
 
 clock = db_fixtures.clock
 engine = db_fixtures.engine

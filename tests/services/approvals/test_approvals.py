@@ -10,9 +10,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
-from approval_fakes import RecordingExecutor
 from sqlalchemy import Engine
-from store_fakes import FakeChat, FakeClock, SimulatedCrash, drain
 
 from services.approvals import (
     KIND_PROGRESS,
@@ -29,6 +27,8 @@ from services.audit import AuditLog
 from services.chat import TextRenderer
 from services.errors import Forbidden, InvalidInput
 from services.outbox import Outbox, OutboxDelivery, OutboxItem
+from tests.services.approvals.approval_fakes import RecordingExecutor
+from tests.services.store.store_fakes import FakeChat, FakeClock, SimulatedCrash, drain
 
 Factory = Callable[..., ApprovalService]
 T = TypeVar("T")

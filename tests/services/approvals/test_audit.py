@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
-from store_fakes import FakeClock
 
 from services.audit import AuditLog, identity
+from tests.services.store.store_fakes import FakeClock
 
 
 def test_recent_entries_newest_first_with_limit_and_user_filter(audit: AuditLog, clock: FakeClock) -> None:

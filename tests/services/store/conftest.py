@@ -5,13 +5,7 @@ Tests elsewhere (tests/services/test_watch.py, test_outbox.py) do the same two s
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# pytest here does not put test folders on sys.path
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import db_fixtures  # noqa: E402
+import tests.services.store.db_fixtures as db_fixtures  # noqa: E402
 
 chat = db_fixtures.chat
 clock = db_fixtures.clock

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from store_fakes import FakeChat, FakeClock, FakeJobs
 
 from services.chat import TextRenderer
 from services.outbox import Outbox, OutboxDelivery
 from services.store import create_schema, make_engine
 from services.watch import JobWatcher
+from tests.services.store.store_fakes import FakeChat, FakeClock, FakeJobs
 
 PG_URL_ENV = "AMLBOT_TEST_DATABASE_URL"
 ALLOW_NO_PG_ENV = "AMLBOT_TEST_ALLOW_NO_POSTGRES"
