@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         default=None, description="Shared secret (?code=…) of the Event Grid endpoint; unset disables it."
     )
 
+    permissions: str | None = Field(
+        default=None,
+        description="Roles as JSON, or the path of a JSON/YAML file (README: Permissions); unset: everyone operator.",
+    )
+    approval_ttl_hours: float = Field(default=24.0, gt=0, le=720, description="Hours an approval request stays open.")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
 
     @field_validator("slack_api_url")

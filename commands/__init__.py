@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import compute, config, container, help, job, model, planned, rg, storage, workspace
+from commands import audit, compute, config, container, help, job, model, planned, rg, storage, workspace
 from commands.table import CommandTable
 
 
@@ -18,5 +18,6 @@ def build_table(command: str = "/aml") -> CommandTable:
     compute.register(table)
     model.register(table)
     config.register(table)
+    audit.register(table)
     planned.register(table)
     return table

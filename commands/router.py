@@ -1,4 +1,4 @@
-"""Parse a `/aml` text into a subcommand call, decide whether it answers in the ack or after it."""
+"""Parse a `/aml` text into a subcommand call, check who may run it, decide whether it answers in the ack or after."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from commands.errors import UsageError, UserError
 from commands.help import overview
 from commands.parsing import tokenize
 from commands.table import CommandTable, Subcommand
+from services.audit import COMMAND
 from services.container import Services
-from services.errors import ServiceError
+from services.errors import Forbidden, ServiceError
 
 logger = logging.getLogger(__name__)
+
+# Audit outcomes of a command.
+OK, INVALID, REFUSED, FAILED, ERROR = "ok", "invalid", "refused", "failed", "error"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,8 @@ class Dispatch:
     reply: Reply | None = None
     work: Callable[[], Reply] | None = None
     subcommand: Subcommand | None = None
+    # Writes the command's audit row; the listener runs it after the ack (slow work records its own).
+    audit: Callable[[], None] | None = None
 
 
 class Router:
@@ -45,11 +51,43 @@ class Router:
                 return Dispatch(reply=Reply(describe(sub)), subcommand=sub)
             args = _parse(sub, rest)
         except UserError as err:
-            return Dispatch(reply=Reply(err.message))
+            return Dispatch(reply=Reply(err.message), audit=self._auditor(invocation, INVALID))
         context = CommandContext(invocation, self.services)
         if sub.slow:
-            return Dispatch(work=lambda: run_handler(sub, context, args), subcommand=sub)
-        return Dispatch(reply=run_handler(sub, context, args), subcommand=sub)
+
+            def work() -> Reply:
+                reply, outcome = self.run(sub, context, args)
+                self._auditor(invocation, outcome)()
+                return reply
+
+            return Dispatch(work=work, subcommand=sub)
+        reply, outcome = self.run(sub, context, args)
+        return Dispatch(reply=reply, subcommand=sub, audit=self._auditor(invocation, outcome))
+
+    def run(self, sub: Subcommand, context: CommandContext, args: argparse.Namespace) -> tuple[Reply, str]:
+        """Check the caller's role (on the server, every time), then run the handler; returns reply and outcome."""
+        authorizer = self.services.authorizer
+        if authorizer is not None and sub.available:
+            invocation = context.invocation
+            try:
+                authorizer.check(invocation.user_id, invocation.channel_id, sub.action)
+            except Forbidden as err:
+                return Reply(str(err)), REFUSED
+        return run_handler(sub, context, args)
+
+    def _auditor(self, invocation: Invocation, outcome: str) -> Callable[[], None]:
+        audit = self.services.audit
+
+        def record() -> None:
+            if audit is None:
+                return
+            try:
+                typed = f"{invocation.command} {invocation.text}"
+                audit.record(COMMAND, invocation.user_id, invocation.channel_id, typed, outcome)
+            except Exception:  # the trail must not cost the person their answer
+                logger.warning("could not write the audit row of a command", exc_info=True)
+
+        return record
 
 
 _EMPTY = "You typed the command with nothing after it. Here is what it can do:\n\n"
@@ -62,19 +100,26 @@ def _parse(sub: Subcommand, rest: list[str]) -> argparse.Namespace:
         raise UserError(f"{err.message}\nUsage: `{sub.usage}`") from err
 
 
-def run_handler(sub: Subcommand, context: CommandContext, args: argparse.Namespace) -> Reply:
+def run_handler(sub: Subcommand, context: CommandContext, args: argparse.Namespace) -> tuple[Reply, str]:
     """Run a handler; user and service errors become their message, anything else a short apology."""
     try:
-        return sub.handler(context, args)
-    except (UserError, ServiceError) as err:
-        return Reply(str(err))
+        return sub.handler(context, args), OK
+    except UserError as err:
+        return Reply(err.message), INVALID
+    except Forbidden as err:
+        return Reply(str(err)), REFUSED
+    except ServiceError as err:
+        return Reply(str(err)), FAILED
     except Exception:
         reference = uuid.uuid4().hex[:8]
         logger.exception("`%s` failed (ref %s)", sub.path, reference)
-        return Reply(
-            f"Something went wrong on my side while running `{sub.command} {sub.path}` (ref `{reference}`). "
-            "Nothing more was done. Try again in a minute; if it keeps failing, "
-            "give the ref to whoever runs the bot."
+        return (
+            Reply(
+                f"Something went wrong on my side while running `{sub.command} {sub.path}` (ref `{reference}`). "
+                "Nothing more was done. Try again in a minute; if it keeps failing, "
+                "give the ref to whoever runs the bot."
+            ),
+            ERROR,
         )
 
 

@@ -36,6 +36,11 @@ class Subcommand:
         return f"{self.noun} {self.verb}" if self.verb else self.noun
 
     @property
+    def action(self) -> str:
+        """The permission name of this command: `job.submit`, `audit`."""
+        return f"{self.noun}.{self.verb}" if self.verb else self.noun
+
+    @property
     def summary(self) -> str:
         doc = inspect.getdoc(self.handler) or ""
         return doc.splitlines()[0] if doc else ""

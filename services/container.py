@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.approvals import ApprovalService
+from services.audit import AuditLog
 from services.catalog import JobCatalog
 from services.channel_config import ChannelConfig
 from services.deliveries import DeliveryLedger
 from services.operations import OperationStory
 from services.outbox import OutboxDelivery
 from services.ports import CloudBackend
+from services.rbac import Authorizer
 from services.tracking import JobTracking, RunEventHandler
 from services.watch import JobWatcher
 
@@ -29,3 +32,8 @@ class Services:
     run_events: RunEventHandler | None = None
     # Retried Slack deliveries seen by any process (the in-process memory covers only its own).
     deliveries: DeliveryLedger | None = None
+    # Who may do what (None: everyone may do everything, as in tests that do not exercise permissions).
+    authorizer: Authorizer | None = None
+    # Destructive actions wait here for someone else's approval.
+    approvals: ApprovalService | None = None
+    audit: AuditLog | None = None

@@ -97,6 +97,7 @@ DEFAULT_ACTION_ROLES: Mapping[str, Role] = {
     "workspace.show": _V,
     "config.show": _V,
     "model.list": _V,
+    "remind.status": _V,
     "job.submit": _O,
     "job.rerun": _O,
     "job.cancel": _O,
@@ -110,6 +111,9 @@ DEFAULT_ACTION_ROLES: Mapping[str, Role] = {
     "storage.create": _O,
     "container.create": _O,
     "config.set": _O,
+    "config.unset": _O,
+    "remind.snooze": _O,
+    "remind.now": _AD,
     AUDIT: _AD,
     **{action: _AD for action in DESTRUCTIVE_ACTIONS},
 }

@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, BoltRequest, Respond
 from bot.deliveries import RecentDeliveries
 from bot.work import PoolFull, WorkPool
 from commands.context import Invocation, Reply
-from commands.router import Router
+from commands.router import Dispatch, Router
 from services.deliveries import DeliveryLedger
 from services.redaction import redact_value
 
@@ -36,6 +36,7 @@ def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeli
         work = dispatch.work
         if work is None:
             ack(**_payload(dispatch.reply or Reply("Done.")))
+            _record_after_ack(pool, dispatch)
             return
 
         def run_and_reply() -> None:
@@ -51,6 +52,16 @@ def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeli
             ack(**_payload(Reply(BUSY)))
             return
         ack()
+
+
+def _record_after_ack(pool: WorkPool, dispatch: Dispatch) -> None:
+    """Write the audit row off the request path; a full pool writes nothing rather than delay the answer."""
+    if dispatch.audit is None:
+        return
+    try:
+        pool.submit(dispatch.audit)
+    except PoolFull:
+        logger.warning("work pool full: a command's audit row was not written")
 
 
 def _claimed(ledger: DeliveryLedger | None, invocation: Invocation) -> bool:
