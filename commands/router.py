@@ -14,6 +14,7 @@ from commands.help import overview
 from commands.parsing import tokenize
 from commands.table import CommandTable, Subcommand
 from services.audit import COMMAND
+from services.audited import acting
 from services.container import Services
 from services.errors import Forbidden, ServiceError
 
@@ -73,7 +74,8 @@ class Router:
                 authorizer.check(invocation.user_id, invocation.channel_id, sub.action)
             except Forbidden as err:
                 return Reply(str(err)), REFUSED
-        return run_handler(sub, context, args)
+        with acting(context.invocation.user_id, context.invocation.channel_id):
+            return run_handler(sub, context, args)
 
     def _auditor(self, invocation: Invocation, outcome: str) -> Callable[[], None]:
         audit = self.services.audit
