@@ -1,6 +1,6 @@
 """`/aml compute …`: create, list, show, start and stop compute of the bot's workspace.
 
-Deleting compute waits for an approval (see planned.py until that exists).
+Deleting compute waits for someone else's approval (`compute delete`, through commands/teardown.py).
 """
 
 from __future__ import annotations
@@ -11,17 +11,20 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from commands.blocks import compute_line, key_values, lines_blocks, section, to_dicts, when
-from commands.common import backend_of, positive
+from commands.common import backend_of, channel_defaults, positive
 from commands.context import CommandContext, Reply
 from commands.options import close_names, finish, non_negative, usage_error
 from commands.parsing import ArgumentParser
 from commands.table import CommandTable
+from commands.teardown import add_reason, ask_approval
 from commands.text import escape
 from services.models import ComputeInfo, ComputeKind
 from services.naming import validate_compute
 from services.ports import CloudBackend, Operation
+from services.rbac import COMPUTE_DELETE
+from services.teardown import TeardownPlan, TeardownPlanner
 
-SUMMARY = "Create, start, stop and list compute."
+SUMMARY = "Create, start, stop, list and delete compute."
 CREATE_TIMEOUT_SECONDS = 20 * 60
 START_STOP_TIMEOUT_SECONDS = 15 * 60
 TIERS = ("dedicated", "low_priority")
@@ -35,6 +38,7 @@ def register(table: CommandTable) -> None:
     table.add("compute", "show", show, arguments=_name, slow=True)
     table.add("compute", "start", start, arguments=_name, slow=True)
     table.add("compute", "stop", stop, arguments=_name, slow=True)
+    table.add("compute", "delete", delete, arguments=_delete_arguments, slow=True)
 
 
 def vm_size(text: str) -> str:
@@ -46,6 +50,11 @@ def vm_size(text: str) -> str:
 
 def _name(parser: ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME")
+
+
+def _delete_arguments(parser: ArgumentParser) -> None:
+    _name(parser)
+    add_reason(parser)
 
 
 def _create_arguments(parser: ArgumentParser) -> None:
@@ -177,6 +186,23 @@ def stop(context: CommandContext, args: argparse.Namespace) -> Reply:
         asked=f"stop compute `{name}`",
         check=f"`/aml compute show {name}` tells when it has stopped.",
     )
+
+
+def delete(context: CommandContext, args: argparse.Namespace) -> Reply:
+    """Ask for approval to delete a compute instance or cluster (of this channel's workspace, if it has one).
+
+    Nothing is deleted until someone else approves the request posted in this channel.
+    Example: `/aml compute delete old-gpu-cluster --reason replaced by gpu-cluster-2`.
+    """
+    name = validate_compute(args.name)
+    scope = channel_defaults(context).scope
+    backend = backend_of(context)
+
+    def plan(planner: TeardownPlanner) -> TeardownPlan:
+        with close_names("compute", name, lambda: [c.name for c in backend.computes.list(scope=scope)]):
+            return planner.compute(name, scope=scope)
+
+    return ask_approval(context, COMPUTE_DELETE, name, args.reason, plan)
 
 
 def _existing_compute(context: CommandContext, given: str) -> str:

@@ -1,4 +1,4 @@
-"""`/aml storage …`: create storage accounts (deleting one waits for an approval, see planned.py)."""
+"""`/aml storage …`: create storage accounts, and ask for approval to delete one (see commands/teardown.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from commands.errors import UserError
 from commands.options import add_resource_group, created_by, finish, group_location, location, resource_group_of
 from commands.parsing import ArgumentParser
 from commands.table import CommandTable
+from commands.teardown import add_reason, ask_approval, channel_resource_group
 from services.errors import ServiceError
 from services.models import NameAvailability, StorageAccountInfo
 from services.naming import validate_resource_group, validate_storage_account
 from services.ports import CloudBackend
+from services.rbac import STORAGE_DELETE
 
-SUMMARY = "Create storage accounts."
+SUMMARY = "Create and delete storage accounts."
 CREATE_TIMEOUT_SECONDS = 10 * 60
 _SUFFIX_TRIES = 3
 
@@ -24,12 +26,19 @@ _SUFFIX_TRIES = 3
 def register(table: CommandTable) -> None:
     table.noun("storage", SUMMARY)
     table.add("storage", "create", create, arguments=_create_arguments, slow=True)
+    table.add("storage", "delete", delete, arguments=_delete_arguments, slow=True)
 
 
 def _create_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("account", metavar="ACCOUNT")
     add_resource_group(parser)
     parser.add_argument("--location", type=location, metavar="L", help="default: the resource group's region")
+
+
+def _delete_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("account", metavar="ACCOUNT")
+    add_resource_group(parser, "the account's resource group (default: this channel's, else the bot's)")
+    add_reason(parser)
 
 
 def create(context: CommandContext, args: argparse.Namespace) -> Reply:
@@ -63,6 +72,23 @@ def create(context: CommandContext, args: argparse.Namespace) -> Reply:
         doing=f"creating storage account `{account}` in resource group `{group}`",
         asked=f"create storage account `{account}` in resource group `{group}`",
         check=f"Once it is there, `/aml container create {account} NAME` adds a container.",
+    )
+
+
+def delete(context: CommandContext, args: argparse.Namespace) -> Reply:
+    """Ask for approval to delete a storage account and every blob container in it (the request lists them).
+
+    Nothing is deleted until someone else approves the request posted in this channel.
+    Example: `/aml storage delete oldteamdata01 --resource-group ml-team-rg --reason data moved`.
+    """
+    account = validate_storage_account(args.account)
+    group = channel_resource_group(context, args.resource_group)
+    return ask_approval(
+        context,
+        STORAGE_DELETE,
+        account,
+        args.reason,
+        lambda planner: planner.storage_account(account, resource_group=group),
     )
 
 
