@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
+from bot.blocks.approvals import APPROVAL_KINDS
 from commands.blocks import context, link, mention, section, status_badge, to_dicts, when
 from commands.text import escape
 from services.chat import RenderedMessage, TextRenderer
@@ -27,6 +28,7 @@ class BlockKitRenderer:
             "job.transition": job_transition,
             "job.summary": job_summary,
             "job.services": job_services,
+            **APPROVAL_KINDS,
         }
 
     def render(self, kind: str, payload: Mapping[str, Any]) -> RenderedMessage:

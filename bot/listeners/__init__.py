@@ -5,10 +5,11 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.deliveries import RecentDeliveries
-from bot.listeners import slash_command
+from bot.listeners import approval_actions, slash_command
 from bot.work import WorkPool
 from commands.router import Router
 
 
 def register_listeners(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeliveries) -> None:
     slash_command.register(app, router=router, pool=pool, deliveries=deliveries)
+    approval_actions.register(app, services=router.services, pool=pool, deliveries=deliveries)
