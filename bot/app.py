@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.work import WorkPool
 from commands import build_table
 from commands.router import Router
 from commands.table import CommandTable
+from services.approvals import ApprovalService
 from services.container import Services
 from services.tracking import open_work
 
@@ -76,4 +78,19 @@ def _loops(services: Services) -> dict[str, Loop]:
         loops["job-watcher"] = services.watcher.run
     if services.delivery is not None:
         loops["outbox-delivery"] = services.delivery.run
+    if services.approvals is not None:
+        loops["approval-sweeper"] = approval_sweeper(services.approvals)
     return loops
+
+
+def approval_sweeper(approvals: ApprovalService, every_seconds: float = 30.0) -> Loop:
+    """Close expired requests, run approved ones whose decider died, report interrupted runs."""
+
+    def run(stop: threading.Event) -> None:
+        while not stop.wait(every_seconds):
+            try:
+                approvals.sweep()
+            except Exception:  # a store hiccup must not end the loop; the next sweep catches up
+                logging.getLogger(__name__).exception("approval sweep failed")
+
+    return run

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from slack_sdk import WebClient
 
 from bot.app import AmlBot, create_app
 from bot.blocks import BlockKitRenderer
 from bot.notifier import SlackChat
+from bot.permissions import load_permissions
 from bot.settings import Settings, SettingsError
+from bot.usergroups import SlackUserGroups
+from services.approvals import ApprovalService
+from services.audit import AuditLog
+from services.audited import audited_backend
 from services.catalog import JobCatalog
 from services.channel_config import ChannelConfig
 from services.container import Services
@@ -15,7 +22,9 @@ from services.deliveries import DeliveryLedger
 from services.operations import OperationStory
 from services.outbox import Outbox, OutboxDelivery
 from services.ports import CloudBackend
+from services.rbac import Authorizer, CachingUserGroupResolver
 from services.store import create_schema, make_engine
+from services.teardown import TeardownExecutor
 from services.tracking import JobTracking, RunEventHandler
 from services.watch import PUSHED_POLICY, IntervalPolicy, JobWatcher
 
@@ -66,6 +75,7 @@ def prepare(settings: Settings) -> None:
 
 
 def build_services(settings: Settings) -> Services:
+    permissions = load_permissions(settings)  # first: a bad configuration stops the start before any I/O
     catalog = JobCatalog(settings.job_catalog_dir)
     backend = build_backend(settings, catalog)
     engine = make_engine(settings.database_url, data_dir=settings.data_dir)
@@ -78,9 +88,22 @@ def build_services(settings: Settings) -> Services:
     outbox = Outbox()
     delivery = OutboxDelivery(engine, SlackChat(client), BlockKitRenderer(), lease_seconds=OUTBOX_LEASE_SECONDS)
     watcher = JobWatcher(engine, backend.jobs, outbox, policy=_policy(settings, backend))
-    tracking = JobTracking(engine, backend.jobs, catalog, watcher, outbox, on_enqueued=delivery.wake)
+    audit = AuditLog(engine)
+    # What commands change goes in the audit trail; approved deletions are recorded by the approval service.
+    commanded = audited_backend(backend, audit)
+    tracking = JobTracking(engine, commanded.jobs, catalog, watcher, outbox, on_enqueued=delivery.wake)
+    authorizer = Authorizer(permissions, CachingUserGroupResolver(SlackUserGroups(client)))
+    approvals = ApprovalService(
+        engine,
+        outbox,
+        authorizer,
+        executor=TeardownExecutor(backend),
+        default_ttl=timedelta(hours=settings.approval_ttl_hours),
+        audit=audit,
+        on_enqueued=delivery.wake,
+    )
     return Services(
-        backend=backend,
+        backend=commanded,
         catalog=catalog,
         tracking=tracking,
         operations=OperationStory(engine, outbox, on_enqueued=delivery.wake),
@@ -89,6 +112,9 @@ def build_services(settings: Settings) -> Services:
         delivery=delivery,
         run_events=RunEventHandler(engine, backend.jobs, watcher),
         deliveries=DeliveryLedger(engine),
+        authorizer=authorizer,
+        approvals=approvals,
+        audit=audit,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shlex
 import sys
@@ -23,6 +24,7 @@ Type a slash command or one of these:
   who                    show the current user and channel, and who else is here
   help                   this text;  quit  (or Ctrl-D) to leave"""
 
+DEMO_PERMISSIONS = Path(__file__).parent / "devslack" / "permissions.json"
 SETTLE_QUIET = 0.3  # seconds with no change and nothing in motion before output is considered complete
 
 
@@ -141,9 +143,8 @@ def run_shell(*, wait: float = 30.0, seed: str | None = None, stdin: TextIO | No
         print("Starting the bot (gunicorn) against the local Slack workspace…", file=sys.stderr, flush=True)
         try:
             # One worker, so its health check sees all of the bot's pending work (see settle()).
-            bot = BotProcess(
-                slack.api_url, bot_token=token, log_path=log_path, env={"AMLBOT_HTTP_WORKERS": "1"}
-            ).start()
+            env = {"AMLBOT_HTTP_WORKERS": "1", "AMLBOT_PERMISSIONS": _permissions()}
+            bot = BotProcess(slack.api_url, bot_token=token, log_path=log_path, env=env).start()
         except RuntimeError as err:
             print(err, file=sys.stderr)
             return 1
@@ -158,6 +159,11 @@ def run_shell(*, wait: float = 30.0, seed: str | None = None, stdin: TextIO | No
             bot.stop()
         print(f"(bot log: {log_path})", file=sys.stderr)
     return 0
+
+
+def _permissions() -> str:
+    """The caller's AMLBOT_PERMISSIONS, else the demo roles: alice admin, @mlops (alice, bob) approvers."""
+    return os.environ.get("AMLBOT_PERMISSIONS") or str(DEMO_PERMISSIONS)
 
 
 def _first_channel(workspace: Workspace) -> str:

@@ -30,6 +30,7 @@ replaced by the decision, who and when); progress, result and failure are replie
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
@@ -37,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 
@@ -57,6 +58,7 @@ from services.store.clock import Clock, utc_now
 from services.store.sql import insert_ignore
 
 log = logging.getLogger(__name__)
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 KIND_REQUEST = "approval.request"  # the request, with Approve / Reject buttons while pending
 KIND_STATUS = "approval.status"  # an edit of the request message (same payload shape as KIND_REQUEST)
@@ -214,6 +216,19 @@ class SweepReport:
 Executor = Callable[[ApprovalRequest], str]
 
 
+def _wakes_delivery(method: Method) -> Method:
+    """After a method that may have queued messages (whatever it returned or raised), wake their delivery."""
+
+    @functools.wraps(method)
+    def wrapper(self: ApprovalService, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.on_enqueued()
+
+    return cast(Method, wrapper)
+
+
 class ApprovalService:
     """Approval requests for destructive actions. Thread-safe, and safe with several replicas on one database.
 
@@ -233,6 +248,7 @@ class ApprovalService:
         audit: AuditLog | None = None,
         execution_lease: timedelta = timedelta(minutes=5),
         resume_grace: timedelta = timedelta(minutes=1),
+        on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
         self.outbox = outbox
@@ -243,6 +259,7 @@ class ApprovalService:
         self.audit = audit or AuditLog(engine, clock)
         self.execution_lease = execution_lease
         self.resume_grace = resume_grace
+        self.on_enqueued = on_enqueued  # wakes the outbox delivery so a change shows without waiting for its poll
 
     # ---------------------------------------------------------------- reading
 
@@ -262,6 +279,7 @@ class ApprovalService:
 
     # ---------------------------------------------------------------- asking
 
+    @_wakes_delivery
     def request(
         self,
         action: str,
@@ -347,6 +365,7 @@ class ApprovalService:
 
     # ---------------------------------------------------------------- deciding
 
+    @_wakes_delivery
     def decide(
         self, request_id: int, user: str, channel: str | None, approve: bool, *, execute: bool = True
     ) -> Decision:
@@ -469,6 +488,7 @@ class ApprovalService:
 
     # ---------------------------------------------------------------- executing
 
+    @_wakes_delivery
     def execute(self, request_id: int) -> Execution | None:
         """Claim an approved request and run its executor; None when there was nothing to claim (not approved,
         or already claimed by another call, thread or replica: the deletion then runs there, not here)."""
@@ -647,6 +667,7 @@ class ApprovalService:
                 reported += 1
         return reported
 
+    @_wakes_delivery
     def sweep(self, now: datetime | None = None) -> SweepReport:
         """Everything the scheduler runs periodically (every minute or so), on any replica."""
         now = now or self.clock()
