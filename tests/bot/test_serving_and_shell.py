@@ -27,7 +27,10 @@ def test_gunicorn_serves_healthz_and_signed_commands(local_slack: LocalSlack, tm
 
 
 def test_piped_shell_prints_the_conversation_and_exits_0(tmp_path: Path) -> None:
-    script = "/aml help\n/aml jbo\nas bob /aml help compute\nchannel general\n/aml teardown rg team-rg\n"
+    script = (
+        "/aml help\n/aml jbo\nas bob /aml help compute\nchannel general\n"
+        "/aml compute delete dev-instance --reason demo over\nas carol click 1\nas bob click 1\n"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "bot", "shell", "--wait", "30"],
         input=script,
@@ -44,5 +47,7 @@ def test_piped_shell_prints_the_conversation_and_exits_0(tmp_path: Path) -> None
     assert "runs Azure Machine Learning from Slack" in out
     assert "Did you mean `/aml job`?" in out
     assert "(only visible to @bob)" in out and "/aml compute start" in out
-    assert "`/aml teardown rg` is not available yet" in out
+    # A deletion waits for someone else: carol (not an approver) is refused, bob's approval deletes it.
+    assert "needs the approver role" in out and "(only visible to @carol)" in out
+    assert "Approved by @bob" in out and "Deleted compute instance `dev-instance`" in out
     assert "Traceback" not in out + result.stderr
