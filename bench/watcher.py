@@ -303,9 +303,22 @@ class SimChat:
         self.calls["ephemeral"] += 1
 
     def upload_file(
-        self, channel: str, thread_ts: str | None, *, filename: str, content: bytes, title: str | None = None
-    ) -> None:
+        self,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        filename: str,
+        content: bytes,
+        title: str | None = None,
+        comment: str | None = None,
+        alt_text: str | None = None,
+    ) -> str:
         self.calls["upload"] += 1
+        return f"F{self.calls['upload']:07d}"
+
+    def find_uploaded(self, channel: str, filename: str, thread_ts: str | None) -> str | None:
+        self.calls["find_uploaded"] += 1
+        return None
 
     def find_posted(self, channel: str, dedupe_key: str, thread_ts: str | None) -> str | None:
         self.calls["find_posted"] += 1

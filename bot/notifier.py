@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from services.chat import ChatPermanentError, ChatRateLimited, ChatTransientError
 from services.redaction import redact, redact_value
@@ -67,19 +67,50 @@ class SlackChat:
         )
 
     def upload_file(
-        self, channel: str, thread_ts: str | None, *, filename: str, content: bytes, title: str | None = None
-    ) -> None:
-        _call(
-            lambda: self._client.files_upload_v2(
-                channel=channel,
-                thread_ts=thread_ts,
-                content=_redact_text_file(content),
-                filename=filename,
-                title=redact(title or filename),
+        self,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        filename: str,
+        content: bytes,
+        title: str | None = None,
+        comment: str | None = None,
+        alt_text: str | None = None,
+    ) -> str:
+        try:
+            response = _call(
+                lambda: self._client.files_upload_v2(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    content=_redact_text_file(content),
+                    filename=filename,
+                    title=redact(title or filename),
+                    initial_comment=redact(comment) if comment else None,
+                    alt_txt=redact(alt_text) if alt_text else None,
+                )
             )
-        )
+        except SlackRequestError as err:  # the bytes did not reach Slack; nothing was shared
+            raise ChatTransientError(f"file upload failed: {redact(str(err))}", maybe_delivered=False) from None
+        files = response.get("files") or []
+        return str(files[0]["id"]) if files else ""
+
+    def find_uploaded(self, channel: str, filename: str, thread_ts: str | None) -> str | None:
+        for message in self._recent(channel, thread_ts):
+            for shared in message.get("files") or []:
+                if shared.get("name") == filename:
+                    return str(shared["id"])
+        return None
 
     def find_posted(self, channel: str, dedupe_key: str, thread_ts: str | None) -> str | None:
+        for message in self._recent(channel, thread_ts):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT and payload.get("dedupe_key") == dedupe_key:
+                return str(message["ts"])
+        return None
+
+    def _recent(self, channel: str, thread_ts: str | None) -> list[dict[str, Any]]:
+        """The thread's replies, or the channel's recent history (with metadata and files)."""
         if thread_ts:
             response = _call(
                 lambda: self._client.conversations_replies(
@@ -92,12 +123,7 @@ class SlackChat:
                     channel=channel, include_all_metadata=True, limit=_HISTORY_WINDOW
                 )
             )
-        for message in response.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == METADATA_EVENT and payload.get("dedupe_key") == dedupe_key:
-                return str(message["ts"])
-        return None
+        return list(response.get("messages") or [])
 
 
 def _plain(blocks: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:

@@ -73,8 +73,25 @@ class ChatPort(Protocol):
     def post_ephemeral(self, channel: str, user: str, *, text: str, blocks: Blocks | None = None) -> None: ...
 
     def upload_file(
-        self, channel: str, thread_ts: str | None, *, filename: str, content: bytes, title: str | None = None
-    ) -> None: ...
+        self,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        filename: str,
+        content: bytes,
+        title: str | None = None,
+        comment: str | None = None,
+        alt_text: str | None = None,
+    ) -> str:
+        """Share a file in `channel` (in the thread `thread_ts` when set) with `comment` as the message that
+        carries it; return the file's id. Slack: files upload v2 (`files_upload_v2`)."""
+        ...
+
+    def find_uploaded(self, channel: str, filename: str, thread_ts: str | None) -> str | None:
+        """The id of a file named `filename` shared earlier in the thread `thread_ts` (or the channel's recent
+        history), or None. Uploads carry no metadata: the outbox names each file uniquely per thread instead.
+        Raise ChatTransientError when the answer is not known right now; never guess "None" on an error."""
+        ...
 
     def find_posted(self, channel: str, dedupe_key: str, thread_ts: str | None) -> str | None:
         """The ts of a message posted earlier with `dedupe_key` (in the thread `thread_ts`, or the channel's
@@ -96,6 +113,32 @@ class RenderedMessage:
 class MessageRenderer(Protocol):
     def render(self, kind: str, payload: Mapping[str, Any]) -> RenderedMessage:
         """Text + blocks for an outbox payload; raise (any exception) when the payload cannot be shown."""
+        ...
+
+
+# Outbox kinds delivered as a file upload (made by a FileRenderer at delivery time) instead of a message.
+KIND_JOB_CHART = "job.chart"
+FILE_KINDS = frozenset({KIND_JOB_CHART})
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    content: bytes
+    title: str
+    comment: str | None = None  # the message that carries the file in the thread
+    alt_text: str | None = None  # what the file shows, for screen readers
+
+
+class FileRenderer(Protocol):
+    """Makes the file an outbox row of a file kind stands for (the row keeps only what names it)."""
+
+    def filename(self, payload: Mapping[str, Any]) -> str:
+        """The file's name, unique in its thread (no I/O: it is also how an earlier upload is recognised)."""
+        ...
+
+    def render_file(self, payload: Mapping[str, Any]) -> RenderedFile | None:
+        """The file; None when there is nothing to share. Raise ChatTransientError to be asked again later
+        (its data cannot be read right now); any other exception gives the row up."""
         ...
 
 

@@ -5,6 +5,8 @@ Rows carry a semantic payload (kind + JSON), rendered at delivery time by a `Mes
 stays Slack-free. A row either posts (optionally as a reply: `thread_ref`), or updates an earlier message
 (`updates_ref`); a post may name the message it creates (`creates_ref`), and later rows refer to it by that
 name before anyone knows its ts: they wait until the post is delivered and `message_refs` resolves the name.
+A row of a file kind (`services.chat.FILE_KINDS`) shares a file instead, made at delivery time by that kind's
+`FileRenderer` (see services/file_delivery.py); it is paced, retried and never repeated like a post.
 
 Delivery, per channel, strictly in id order (a row waiting for its ref does not hold the others up; a row
 waiting for its retry does). One pass:
@@ -33,7 +35,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
@@ -42,12 +44,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, bindparam, delete, exists, func, or_, select, update
 
 from services.chat import (
+    FILE_KINDS,
     ChatPermanentError,
     ChatPort,
     ChatRateLimited,
     ChatTransientError,
+    FileRenderer,
     MessageRenderer,
+    RenderedMessage,
 )
+from services.file_delivery import share_file
 from services.store.clock import Clock, utc_now
 from services.store.repos import MessageRefs
 from services.store.sql import insert_ignore
@@ -296,10 +302,12 @@ class OutboxDelivery:
         ref_wait_timeout: float = 3600.0,
         scan_limit: int = 100,
         owner: str | None = None,
+        files: Mapping[str, FileRenderer] | None = None,
     ) -> None:
         self.engine = engine
         self.chat = chat
         self.renderer = renderer
+        self.files = dict(files or {})  # per file kind (services.chat.FILE_KINDS): what makes its file
         self.clock = clock
         self.interval = timedelta(seconds=per_channel_interval)
         self.lease = timedelta(seconds=lease_seconds)
@@ -536,30 +544,55 @@ class OutboxDelivery:
 
     def _attempt(self, pick: _Pick, report: DeliveryReport) -> _Outcome:
         item = pick.item
+        if item.kind in FILE_KINDS:
+            return self._call(lambda: self._upload(pick, report), item)
         try:
             message = self.renderer.render(item.kind, item.payload)
         except Exception as err:
             log.exception("outbox: cannot render %s %s", item.kind, item.dedupe_key)
             return _Outcome("permanent", error=f"render failed: {err!r}")
-        try:
-            if pick.target_ts is not None:
-                report.calls += 1
-                self.chat.update(item.channel, pick.target_ts, text=message.text, blocks=message.blocks)
-                return _Outcome("sent", ts=pick.target_ts)
-            if pick.was_sending or item.maybe_sent:
-                report.calls += 1
-                found = self.chat.find_posted(item.channel, item.dedupe_key, pick.thread_ts)
-                if found:
-                    return _Outcome("sent", ts=found, recovered=True)
+        return self._call(lambda: self._send(pick, message, report), item)
+
+    def _upload(self, pick: _Pick, report: DeliveryReport) -> _Outcome:
+        item = pick.item
+        shared = share_file(
+            self.chat,
+            self.files.get(item.kind),
+            item.kind,
+            item.payload,
+            channel=item.channel,
+            thread_ts=pick.thread_ts,
+            maybe_shared=pick.was_sending or item.maybe_sent,
+            counter=report,
+        )
+        return _Outcome("sent", ts=shared.file_id, recovered=shared.recovered)
+
+    def _send(self, pick: _Pick, message: RenderedMessage, report: DeliveryReport) -> _Outcome:
+        item = pick.item
+        if pick.target_ts is not None:
             report.calls += 1
-            ts = self.chat.post(
-                item.channel,
-                text=message.text,
-                blocks=message.blocks,
-                thread_ts=pick.thread_ts,
-                dedupe_key=item.dedupe_key,
-            )
-            return _Outcome("sent", ts=ts)
+            self.chat.update(item.channel, pick.target_ts, text=message.text, blocks=message.blocks)
+            return _Outcome("sent", ts=pick.target_ts)
+        if pick.was_sending or item.maybe_sent:
+            report.calls += 1
+            found = self.chat.find_posted(item.channel, item.dedupe_key, pick.thread_ts)
+            if found:
+                return _Outcome("sent", ts=found, recovered=True)
+        report.calls += 1
+        ts = self.chat.post(
+            item.channel,
+            text=message.text,
+            blocks=message.blocks,
+            thread_ts=pick.thread_ts,
+            dedupe_key=item.dedupe_key,
+        )
+        return _Outcome("sent", ts=ts)
+
+    @staticmethod
+    def _call(send: Callable[[], _Outcome], item: OutboxItem) -> _Outcome:
+        """`send`'s outcome, with the chat port's failures sorted into retry / wait / give up."""
+        try:
+            return send()
         except ChatRateLimited as err:
             return _Outcome("rate_limited", retry_after=err.retry_after, error=str(err))
         except ChatTransientError as err:
@@ -581,11 +614,11 @@ class OutboxDelivery:
             # Slack paces posts per channel (~1/s); edits (chat.update) have a workspace-wide limit of their own.
             ready_at = now + (self.interval if is_post else timedelta(0))
             if outcome.kind == "sent":
-                assert outcome.ts is not None
+                # ts: the message's, or the shared file's id (None when a file kind had nothing to share)
                 values: dict[str, Any] = {"sent_ts": outcome.ts, "sent_at": now, "maybe_sent": False}
                 if not self._finish(conn, item, state=SENT, error=None, extra=values, expect=SENDING):
                     log.warning("outbox: %s was settled by someone else meanwhile", item.dedupe_key)
-                if item.creates_ref:
+                if item.creates_ref and outcome.ts is not None:
                     MessageRefs.put(conn, item.creates_ref, channel=item.channel, ts=outcome.ts, now=now)
                 report.sent += 1
                 report.recovered += int(outcome.recovered)

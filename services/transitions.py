@@ -4,7 +4,8 @@
 1. compare-and-sets the watch (`UPDATE watches … WHERE id = :id AND version = :seen AND last_status = :seen …`),
 2. only if that won: inserts the transition row (UNIQUE(watch_id, seq) backs the CAS up) and enqueues the
    root-message update, the thread reply, a "job.services" reply when service endpoints appeared and, on a
-   terminal status, the summary (each with a unique dedupe key, a third guard).
+   terminal status, the summary and, when the job logged metrics, its chart (each with a unique dedupe key,
+   a third guard).
 A recorder that loses the CAS changed nothing; it re-reads and decides again. Poll and push (Event Grid)
 both come through here, so a status seen by both, by two threads or by two replicas is announced once.
 
@@ -26,6 +27,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
+from services.chart_delivery import KIND_CHART, chart_payload
 from services.models import TAG_TEMPLATE, JobInfo, JobStatus, MetricPoint, ServiceEndpoint, WorkspaceScope
 from services.outbox import Outbox, jsonable
 from services.store.watching import TransitionRow, Watches, WatchRow, workspace_key
@@ -316,6 +318,15 @@ def apply_transition(
             dedupe_key=f"{key}:summary",
             thread_ref=watch.root_ref,
         )
+        if end is not None and end.metrics:  # drawn from the backend's metrics when delivered
+            outbox.enqueue(
+                conn,
+                channel=watch.channel,
+                kind=KIND_CHART,
+                payload=chart_payload(job, watch.scope),
+                dedupe_key=f"{key}:chart",
+                thread_ref=watch.root_ref,
+            )
     return True
 
 

@@ -83,7 +83,7 @@ def test_submit_tells_the_whole_story_in_one_thread(running: RunningBot) -> None
     replies = thread_texts(running.workspace, root)
     statuses = [text.split(": ")[-1] for text in replies if text.startswith(name.group(1) + ":")]
     assert statuses[-1] == "Completed" and statuses.count("Completed") == 1
-    summary = running.workspace.replies("C_ML", root.ts)[-1]
+    summary = next(r for r in running.workspace.replies("C_ML", root.ts) if " after " in r.text)
     assert summary.text.startswith("<@U_BOB>")  # the submitter is mentioned at the end
     shown = str(summary.blocks)
     assert "accuracy" in shown and "loss" in shown and "12 points" in shown

@@ -316,9 +316,22 @@ class RecordingChat:
         self.inner.post_ephemeral(channel, user, text=text, blocks=blocks)
 
     def upload_file(
-        self, channel: str, thread_ts: str | None, *, filename: str, content: bytes, title: str | None = None
-    ) -> None:
-        self.inner.upload_file(channel, thread_ts, filename=filename, content=content, title=title)
+        self,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        filename: str,
+        content: bytes,
+        title: str | None = None,
+        comment: str | None = None,
+        alt_text: str | None = None,
+    ) -> str:
+        return self.inner.upload_file(
+            channel, thread_ts, filename=filename, content=content, title=title, comment=comment, alt_text=alt_text
+        )
+
+    def find_uploaded(self, channel: str, filename: str, thread_ts: str | None) -> str | None:
+        return self.inner.find_uploaded(channel, filename, thread_ts)
 
     def find_posted(self, channel: str, dedupe_key: str, thread_ts: str | None) -> str | None:
         found = self._note("find_posted", dedupe_key, lambda: self.inner.find_posted(channel, dedupe_key, thread_ts))

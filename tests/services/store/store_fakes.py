@@ -250,9 +250,22 @@ class FakeChat:
         self._begin("ephemeral", channel)
 
     def upload_file(
-        self, channel: str, thread_ts: str | None, *, filename: str, content: bytes, title: str | None = None
-    ) -> None:
+        self,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        filename: str,
+        content: bytes,
+        title: str | None = None,
+        comment: str | None = None,
+        alt_text: str | None = None,
+    ) -> str:
         self._begin("upload", channel)
+        return f"F{next(self._ts):07d}"
+
+    def find_uploaded(self, channel: str, filename: str, thread_ts: str | None) -> str | None:
+        self._begin("find_uploaded", channel)
+        return None
 
     def find_posted(self, channel: str, dedupe_key: str, thread_ts: str | None) -> str | None:
         self._begin("find_posted", channel)
