@@ -17,13 +17,15 @@ from services.audit import AuditLog
 from services.audited import audited_backend
 from services.catalog import JobCatalog
 from services.channel_config import ChannelConfig
+from services.chart_delivery import chart_renderers
 from services.container import Services
 from services.deliveries import DeliveryLedger
 from services.operations import OperationStory
 from services.outbox import Outbox, OutboxDelivery
 from services.ports import CloudBackend
 from services.rbac import Authorizer, CachingUserGroupResolver
-from services.store import create_schema, make_engine
+from services.store import make_engine
+from services.store.schema import prepare_at_start
 from services.teardown import TeardownExecutor
 from services.tracking import JobTracking, RunEventHandler
 from services.watch import PUSHED_POLICY, IntervalPolicy, JobWatcher
@@ -68,7 +70,7 @@ def prepare(settings: Settings) -> None:
     """Create the store's tables and the local backend's defaults once, before worker processes start."""
     engine = make_engine(settings.database_url, data_dir=settings.data_dir)
     try:
-        create_schema(engine)
+        prepare_at_start(engine)
     finally:
         engine.dispose()
     build_backend(settings, JobCatalog(settings.job_catalog_dir))
@@ -79,14 +81,20 @@ def build_services(settings: Settings) -> Services:
     catalog = JobCatalog(settings.job_catalog_dir)
     backend = build_backend(settings, catalog)
     engine = make_engine(settings.database_url, data_dir=settings.data_dir)
-    create_schema(engine)
+    prepare_at_start(engine)
     client = WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=SLACK_TIMEOUT_SECONDS,
     )
     outbox = Outbox()
-    delivery = OutboxDelivery(engine, SlackChat(client), BlockKitRenderer(), lease_seconds=OUTBOX_LEASE_SECONDS)
+    delivery = OutboxDelivery(
+        engine,
+        SlackChat(client),
+        BlockKitRenderer(),
+        lease_seconds=OUTBOX_LEASE_SECONDS,
+        files=chart_renderers(backend.jobs),
+    )
     watcher = JobWatcher(engine, backend.jobs, outbox, policy=_policy(settings, backend))
     audit = AuditLog(engine)
     # What commands change goes in the audit trail; approved deletions are recorded by the approval service.

@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-
-from services.store.tables import metadata
+from sqlalchemy.engine import URL, make_url
 
 DB_FILENAME = "aml-bot.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -32,11 +30,10 @@ def make_engine(
 
     SQLite: WAL, synchronous=NORMAL, busy_timeout, foreign keys, and every transaction starts with
     BEGIN IMMEDIATE, so a read-then-write transaction never fails on a lock upgrade (writers queue on the
-    busy timeout instead). PostgreSQL: `postgresql+psycopg://…`, pre-ping; `schema` sets the search_path
-    (tests give each run its own schema; a shared database can too).
+    busy timeout instead). PostgreSQL: `postgresql+psycopg://…` (`postgres://` and `postgresql://` mean the same),
+    pre-ping; `schema` sets the search_path (tests give each run its own schema; a shared database can too).
     """
-    url = url or default_url(data_dir)
-    parsed = make_url(url)
+    parsed = _with_driver(make_url(url or default_url(data_dir)))
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if schema is not None:
@@ -44,7 +41,7 @@ def make_engine(
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, **engine_kwargs)
+        engine = create_engine(parsed, **engine_kwargs)
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
@@ -54,8 +51,15 @@ def make_engine(
                 raise ValueError(f"not a plain schema name: {schema!r}")
             connect_args["options"] = f"{connect_args.get('options', '')} -c search_path={schema}".strip()
         engine_kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, connect_args=connect_args, **engine_kwargs)
+        return create_engine(parsed, connect_args=connect_args, **engine_kwargs)
     raise ValueError(f"unsupported database {backend!r}: use sqlite:///… or postgresql+psycopg://…")
+
+
+def _with_driver(url: URL) -> URL:
+    """`postgres://…` and `postgresql://…` (as Heroku-style platforms hand them out) use psycopg 3, as installed."""
+    if url.drivername in ("postgres", "postgresql"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -78,9 +82,20 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet (Alembic migrations replace this in issue 7)."""
-    metadata.create_all(engine)
+    """Bring the database to the schema this code needs (services/store/schema.py).
+
+    An empty database is created from the MetaData and stamped at the newest migration in one step (fast:
+    tests do this for every fresh database); a database at an older revision, or made before migrations
+    existed, is migrated; one migrated by a newer bot raises SchemaOutOfDate. Production start-up only
+    checks (`schema.check`); `python -m bot migrate` is what changes a deployed database.
+    """
+    from services.store.schema import create_or_upgrade  # Alembic loads only when a schema is touched
+
+    create_or_upgrade(engine)
 
 
 def drop_schema(engine: Engine) -> None:
-    metadata.drop_all(engine)
+    """Drop every table and the migration stamp, so `create_schema` starts again from nothing."""
+    from services.store.schema import drop_everything
+
+    drop_everything(engine)
