@@ -19,11 +19,13 @@ class WorkPool:
 
     def __init__(self, threads: int, queue_limit: int, name: str = "aml-work") -> None:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
-        self._slots = threading.BoundedSemaphore(threads + queue_limit)
+        self._threads = threads
+        self._capacity = threads + queue_limit
+        self._slots = threading.BoundedSemaphore(self._capacity)
         self._idle = threading.Condition()
         self._pending = 0
 
-    def submit(self, task: Callable[[], None]) -> Future[None]:
+    def submit(self, task: Callable[[], object]) -> Future[None]:
         """Run `task` soon; raise PoolFull at once when too much is already waiting."""
         if not self._slots.acquire(blocking=False):
             raise PoolFull()
@@ -36,7 +38,7 @@ class WorkPool:
             raise
         return future
 
-    def _run(self, task: Callable[[], None]) -> None:
+    def _run(self, task: Callable[[], object]) -> None:
         try:
             task()
         except Exception:
@@ -53,6 +55,16 @@ class WorkPool:
     @property
     def pending(self) -> int:
         return self._pending
+
+    @property
+    def idle_threads(self) -> int:
+        """Threads with nothing to do right now (work handed over now starts at once)."""
+        return max(0, self._threads - self._pending)
+
+    @property
+    def has_room(self) -> bool:
+        """Whether `submit` would accept more work now (a hint: another thread may take the room first)."""
+        return self._pending < self._capacity
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no work is pending (used by the shell and graceful shutdown)."""

@@ -1,4 +1,5 @@
-"""The one `/aml` slash command: acknowledge at once, run slow work in the bot's own pool."""
+"""The one `/aml` slash command: acknowledge at once; slow work is queued in the store (any replica runs it, see
+bot/command_worker.py), or, without a queue (tests that inject bare Services), run in this process's pool."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, Respond
 
+from bot.command_worker import (
+    CommandRunner,
+    ResponseUrlPoster,
+    command_queue_of,
+    reply_payload,
+    request_of,
+)
 from bot.deliveries import RecentDeliveries
 from bot.work import PoolFull, WorkPool
 from commands.context import Invocation, Reply
 from commands.router import Dispatch, Router
+from services.command_queue import CommandRequest, QueueUnavailable
 from services.deliveries import DeliveryLedger
-from services.redaction import redact_value
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +33,8 @@ BUSY = (
 def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeliveries) -> None:
     command = router.table.command
     ledger = router.services.deliveries
+    queue = command_queue_of(router.services)
+    runner = CommandRunner(queue, router, ResponseUrlPoster()) if queue is not None else None
 
     @app.command(command)
     def handle_slash_command(ack: Ack, body: dict[str, Any], respond: Respond, request: BoltRequest) -> None:
@@ -38,6 +48,17 @@ def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeli
             ack(**_payload(dispatch.reply or Reply("Done.")))
             _record_after_ack(pool, dispatch)
             return
+        response_url = body.get("response_url")
+        if runner is not None and response_url:
+            if not pool.has_room:
+                ack(**_payload(Reply(BUSY)))
+                return
+            try:
+                _enqueue(runner, pool, request_of(invocation, str(response_url)))
+                ack()
+                return
+            except QueueUnavailable as err:  # the store is down: this process runs it, as before queues existed
+                logger.warning("could not queue a command (%s); running it in this process", err)
 
         def run_and_reply() -> None:
             if not _claimed(ledger, invocation):
@@ -52,6 +73,16 @@ def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeli
             ack(**_payload(Reply(BUSY)))
             return
         ack()
+
+
+def _enqueue(runner: CommandRunner, pool: WorkPool, request: CommandRequest) -> None:
+    """Accept the command in the store (one INSERT) and start it here at once if a thread is free."""
+    if not runner.queue.enqueue(request):
+        return  # Slack retried a command another process accepted: it runs (or ran) there
+    try:
+        pool.submit(runner.run_next)
+    except PoolFull:  # filled meanwhile: the row waits in the store for the next poll, here or on a replica
+        logger.info("work pool full: a queued command waits for the next poll")
 
 
 def _record_after_ack(pool: WorkPool, dispatch: Dispatch) -> None:
@@ -83,13 +114,4 @@ def _first_delivery(request: BoltRequest, invocation: Invocation, deliveries: Re
     return not retried
 
 
-def _payload(reply: Reply) -> dict[str, Any]:
-    """The ack / respond() body for a reply: every text in it redacted on its way to Slack."""
-    payload: dict[str, Any] = {
-        "text": reply.text,
-        "response_type": "in_channel" if reply.in_channel else "ephemeral",
-    }
-    if reply.blocks:
-        payload["blocks"] = list(reply.blocks)
-    redacted: dict[str, Any] = redact_value(payload)
-    return redacted
+_payload = reply_payload  # the ack and respond() bodies: redacted like every reply
