@@ -11,7 +11,8 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
-from bot.background import BackgroundLoops, Loop
+from bot.background import BackgroundLoops, Loop, leader_only
+from bot.command_worker import build_command_worker
 from bot.deliveries import RecentDeliveries
 from bot.listeners import register_listeners
 from bot.settings import Settings
@@ -37,11 +38,15 @@ class AmlBot:
 
     def start(self) -> None:
         """Start the background loops (watching jobs, delivering messages); serving starts elsewhere."""
+        if self.services.leader is not None:
+            self.services.leader.start()
         self.background.start()
 
     def close(self) -> None:
+        self.background.stop()  # first: the command worker must not hand work to a pool that is shutting down
         self.pool.shutdown(wait=True)
-        self.background.stop()
+        if self.services.leader is not None:
+            self.services.leader.stop()  # releases the lock: a follower takes over at once
 
     def activity(self) -> dict[str, int]:
         """What is still in motion: accepted work, undelivered messages, followed jobs."""
@@ -69,10 +74,17 @@ def create_app(settings: Settings, services: Services, *, table: CommandTable | 
     router = Router(table or build_table(settings.slash_command), services)
     pool = WorkPool(settings.work_threads, settings.work_queue_limit)
     register_listeners(app, router=router, pool=pool, deliveries=RecentDeliveries())
-    return AmlBot(app, pool, router, settings, services, BackgroundLoops(_loops(services)))
+    loops = _sweeps(services)
+    if services.leader is not None:
+        loops = leader_only(services.leader, loops)  # one replica sweeps at a time
+    worker = build_command_worker(services, router, pool)
+    if worker is not None:
+        loops["command-worker"] = worker.run  # every replica runs accepted commands
+    return AmlBot(app, pool, router, settings, services, BackgroundLoops(loops))
 
 
-def _loops(services: Services) -> dict[str, Loop]:
+def _sweeps(services: Services) -> dict[str, Loop]:
+    """The loops that must run in one process at a time."""
     loops: dict[str, Loop] = {}
     if services.watcher is not None:
         loops["job-watcher"] = services.watcher.run

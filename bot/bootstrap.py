@@ -18,8 +18,10 @@ from services.audited import audited_backend
 from services.catalog import JobCatalog
 from services.channel_config import ChannelConfig
 from services.chart_delivery import chart_renderers
+from services.command_queue import CommandQueue
 from services.container import Services
 from services.deliveries import DeliveryLedger
+from services.leader import LeaderElection
 from services.operations import OperationStory
 from services.outbox import Outbox, OutboxDelivery
 from services.ports import CloudBackend
@@ -39,6 +41,8 @@ LOCAL_POLICY = IntervalPolicy(
 )
 # A crashed process's claim on a channel's messages lapses after this long; its successor then delivers.
 OUTBOX_LEASE_SECONDS = 30.0
+# A crashed process's running command is reported interrupted this long after its last heartbeat.
+COMMAND_LEASE_SECONDS = 60.0
 # Below half the lease, so a slow Slack call never outlives the claim it runs under.
 SLACK_TIMEOUT_SECONDS = 10
 
@@ -123,6 +127,8 @@ def build_services(settings: Settings) -> Services:
         authorizer=authorizer,
         approvals=approvals,
         audit=audit,
+        command_queue=CommandQueue(engine, lease_seconds=COMMAND_LEASE_SECONDS),
+        leader=LeaderElection(engine),
     )
 
 

@@ -268,6 +268,5 @@ def build_command_worker(services: Services, router: Router, pool: WorkPool) -> 
 
 
 def command_queue_of(services: Services) -> CommandQueue | None:
-    """The configured queue (`Services.command_queue`; absent from older containers: then None)."""
-    queue = getattr(services, "command_queue", None)
-    return queue if isinstance(queue, CommandQueue) else None
+    """The configured queue, or None when commands run in this process's pool only."""
+    return services.command_queue

@@ -8,11 +8,14 @@ from services.approvals import ApprovalService
 from services.audit import AuditLog
 from services.catalog import JobCatalog
 from services.channel_config import ChannelConfig
+from services.command_queue import CommandQueue
 from services.deliveries import DeliveryLedger
+from services.leader import LeaderElection
 from services.operations import OperationStory
 from services.outbox import OutboxDelivery
 from services.ports import CloudBackend
 from services.rbac import Authorizer
+from services.reminders import ReminderService
 from services.tracking import JobTracking, RunEventHandler
 from services.watch import JobWatcher
 
@@ -37,3 +40,9 @@ class Services:
     # Destructive actions wait here for someone else's approval.
     approvals: ApprovalService | None = None
     audit: AuditLog | None = None
+    # Accepted slow commands, run by any replica's workers (None: they run in this process's pool only).
+    command_queue: CommandQueue | None = None
+    # Background loops run only in the process that holds this (None: in every process, as in tests).
+    leader: LeaderElection | None = None
+    # Reminders about compute that is running and costing money.
+    reminders: ReminderService | None = None

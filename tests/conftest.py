@@ -95,3 +95,5 @@ def start_bot(local_slack: LocalSlack) -> Iterator[Callable[..., RunningBot]]:
         server.server_close()
         running.bot.background.stop()
         running.bot.pool.shutdown(wait=False)
+        if running.bot.services.leader is not None:
+            running.bot.services.leader.stop()
