@@ -22,6 +22,7 @@ from commands.router import Router
 from commands.table import CommandTable
 from services.approvals import ApprovalService
 from services.container import Services
+from services.leader import NotLeader
 from services.tracking import open_work
 
 
@@ -102,6 +103,8 @@ def approval_sweeper(approvals: ApprovalService, every_seconds: float = 30.0) ->
         while not stop.wait(every_seconds):
             try:
                 approvals.sweep()
+            except NotLeader:
+                return  # the gate restarts this loop if leadership comes back
             except Exception:  # a store hiccup must not end the loop; the next sweep catches up
                 logging.getLogger(__name__).exception("approval sweep failed")
 

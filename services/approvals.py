@@ -44,6 +44,7 @@ from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 
 from services.audit import APPROVAL_DECISION, APPROVAL_REQUEST, AZURE_MUTATION, AuditLog
 from services.errors import Forbidden, InvalidInput, ServiceError
+from services.leader import unfenced
 from services.outbox import Outbox, jsonable
 from services.rbac import (
     COMPUTE_DELETE,
@@ -535,7 +536,8 @@ class ApprovalService:
     def _finish(self, req: ApprovalRequest, token: str, result: str | None, error: str | None) -> Execution:
         state = D if error is None else F
         now = self.clock()
-        with self.engine.begin() as conn:
+        # A run claimed under the fence records its result even if leadership moved (exec_token guards it).
+        with unfenced(), self.engine.begin() as conn:
             moved = conn.execute(
                 update(approval_requests)
                 .where(

@@ -54,6 +54,7 @@ from services.chat import (
     RenderedMessage,
 )
 from services.file_delivery import share_file
+from services.leader import NotLeader, unfenced
 from services.store.clock import Clock, utc_now
 from services.store.repos import MessageRefs
 from services.store.sql import insert_ignore
@@ -370,6 +371,8 @@ class OutboxDelivery:
             wait = idle_seconds
             try:
                 report = self.deliver_due(max_items)
+            except NotLeader:
+                log.info("outbox delivery pass stopped: this process no longer leads")
             except Exception:
                 log.exception("outbox delivery pass failed")
             else:
@@ -610,7 +613,8 @@ class OutboxDelivery:
         is_post = pick.target_ts is None
         # a post that may have reached Slack is looked up (find_posted) before it is ever posted again
         maybe_sent = item.maybe_sent or (is_post and pick.was_sending)
-        with self.engine.begin() as conn:
+        # A message already sent is recorded even if leadership moved meanwhile (the SENDING state guards it).
+        with unfenced(), self.engine.begin() as conn:
             # Slack paces posts per channel (~1/s); edits (chat.update) have a workspace-wide limit of their own.
             ready_at = now + (self.interval if is_post else timedelta(0))
             if outcome.kind == "sent":

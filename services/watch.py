@@ -26,6 +26,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, Engine, select
 
 from services.errors import NotFound, Throttled
+from services.leader import NotLeader
 from services.models import TAG_REQUEST, TAG_TEMPLATE, JobInfo, JobStatus, WorkspaceScope
 from services.outbox import Outbox
 from services.ports import Jobs
@@ -605,6 +606,8 @@ class JobWatcher:
             wait = idle_seconds
             try:
                 report = self.sweep()
+            except NotLeader:
+                log.info("watch sweep stopped: this process no longer leads")
             except Exception:
                 log.exception("watch sweep failed")
             else:
