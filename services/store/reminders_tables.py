@@ -1,7 +1,7 @@
 """Tables of the running-compute reminders (on the store's one MetaData): reminders sent, snoozes, stops.
 
-Importing this module registers them; `services.reminders` imports it, so `create_schema` after that import
-builds them.
+Importing this module registers them; `services.store.schema.all_tables()` imports every table module, so
+`create_schema` and the migrations always see them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The store's tables (SQLAlchemy Core). One MetaData; `create_schema` builds it (Alembic arrives in issue 7).
+"""The store's tables (SQLAlchemy Core). One MetaData; migrations in services/store/migrations keep databases in step.
 
 Every timestamp is a tz-aware UTC datetime in Python. SQLite keeps it as naive UTC text (which sorts and compares
 correctly because SQLAlchemy writes one fixed format); PostgreSQL keeps `timestamptz`.
