@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 
 from services.audit import APPROVAL_DECISION, APPROVAL_REQUEST, AZURE_MUTATION, AuditLog
 from services.errors import Forbidden, InvalidInput, ServiceError
+from services.heartbeat import Heartbeat
 from services.leader import unfenced
 from services.outbox import Outbox, jsonable
 from services.rbac import (
@@ -525,7 +525,8 @@ class ApprovalService:
 
         result: str | None = None
         error: str | None = None
-        with _Heartbeat(self, request_id, token):
+        lease = self.execution_lease
+        with Heartbeat(f"approval {request_id}", lease.total_seconds() / 3, lambda: self._renew(request_id, token)):
             try:
                 result = self.executor(req) or f"Deleted {req.what}."
             except Exception as err:  # a BaseException (the process dying) leaves the claim for report_interrupted
@@ -744,6 +745,17 @@ class ApprovalService:
             thread_ref=req.ref,
         )
 
+    def _renew(self, request_id: int, token: str) -> bool:
+        """Extend a running execution's lease; False once the run is no longer this token's."""
+        t = approval_requests
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(t)
+                .where(t.c.id == request_id, t.c.exec_token == token, t.c.state == X.value)
+                .values(lease_until=self.clock() + self.execution_lease)
+            )
+        return bool(moved.rowcount)
+
     def _audit_refusal(self, req: ApprovalRequest, user: str, channel: str | None, word: str, outcome: str) -> None:
         self.audit.record(
             APPROVAL_DECISION,
@@ -753,44 +765,6 @@ class ApprovalService:
             outcome,
             _audit_details(req),
         )
-
-
-class _Heartbeat:
-    """Renews an execution's lease while its executor runs (a thread; waits in real seconds)."""
-
-    def __init__(self, service: ApprovalService, request_id: int, token: str) -> None:
-        self.service = service
-        self.request_id = request_id
-        self.token = token
-        self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread = threading.Thread(target=self._run, name=f"approval-{self.request_id}-lease", daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-
-    def _run(self) -> None:
-        lease = self.service.execution_lease
-        while not self.stop.wait(max(0.05, lease.total_seconds() / 3)):
-            t = approval_requests
-            try:
-                with self.service.engine.begin() as conn:
-                    conn.execute(
-                        update(t)
-                        .where(t.c.id == self.request_id, t.c.exec_token == self.token, t.c.state == X.value)
-                        .values(lease_until=self.service.clock() + lease)
-                    )
-            except Exception:
-                log.warning("approval %s: could not renew the execution lease", self.request_id, exc_info=True)
-
-
-# ------------------------------------------------------------------------------------------------ words
 
 
 def plain_error(err: BaseException) -> str:

@@ -12,7 +12,7 @@ row and never wait for each other. SQLite has no row locks (the clause is not re
 transaction starts with BEGIN IMMEDIATE (services.store.engine), which serialises writers, and the UPDATE's
 own `state = queued` guard does the rest.
 
-Leases. A claim holds the row until `lease_until`; while the work runs, a `LeaseHeartbeat` thread renews it
+Leases. A claim holds the row until `lease_until`; while the work runs, a `Heartbeat` thread renews it
 every third of the lease. A queued row is never lost: whichever replica claims it first runs it, however long
 ago it was accepted and whichever process accepted it.
 
@@ -30,7 +30,6 @@ The response_url is a capability URL: it is stored because a worker needs it, an
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Row, Select, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.heartbeat import Heartbeat
 from services.store.clock import Clock, utc_now
 from services.store.command_tables import command_queue
 from services.store.sql import insert_ignore
@@ -197,9 +197,9 @@ class CommandQueue:
             )
         return bool(result.rowcount == 1)
 
-    def keep_lease(self, command_id: int, owner: str) -> LeaseHeartbeat:
+    def keep_lease(self, command_id: int, owner: str) -> Heartbeat:
         """A context manager renewing the command's lease while the block runs."""
-        return LeaseHeartbeat(self, command_id, owner)
+        return Heartbeat(f"command {command_id}", self.renew_seconds, lambda: self.renew(command_id, owner))
 
     def finish(self, command_id: int, owner: str, outcome: str) -> bool:
         """Record how a command ended; False when its lease had lapsed and it was reported interrupted meanwhile."""
@@ -294,36 +294,6 @@ class CommandQueue:
                 )
             )
         return int(result.rowcount)
-
-
-class LeaseHeartbeat:
-    """Renews one running command's lease from its own thread (real seconds apart) until the block ends."""
-
-    def __init__(self, queue: CommandQueue, command_id: int, owner: str) -> None:
-        self.queue = queue
-        self.command_id = command_id
-        self.owner = owner
-        self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def __enter__(self) -> LeaseHeartbeat:
-        self.thread = threading.Thread(target=self._run, name=f"command-{self.command_id}-lease", daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self.stop.wait(max(0.01, self.queue.renew_seconds)):
-            try:
-                if not self.queue.renew(self.command_id, self.owner):
-                    log.warning("command %s: its lease lapsed and it was reported interrupted", self.command_id)
-                    return
-            except Exception:  # a store hiccup: the next beat tries again, well inside the lease
-                log.warning("command %s: could not renew its lease", self.command_id, exc_info=True)
 
 
 def _locked_oldest(limit: int, *where: ColumnElement[bool]) -> Select[tuple[int]]:
