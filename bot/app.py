@@ -15,6 +15,7 @@ from bot.background import BackgroundLoops, Loop, leader_only
 from bot.command_worker import build_command_worker
 from bot.deliveries import RecentDeliveries
 from bot.listeners import register_listeners
+from bot.reminder_scheduler import ReminderScheduler
 from bot.settings import Settings
 from bot.work import WorkPool
 from commands import build_table
@@ -93,6 +94,12 @@ def _sweeps(services: Services) -> dict[str, Loop]:
         loops["outbox-delivery"] = services.delivery.run
     if services.approvals is not None:
         loops["approval-sweeper"] = approval_sweeper(services.approvals)
+    if services.reminders is not None:
+        loops["reminder-scheduler"] = ReminderScheduler(
+            services.reminders,
+            on_swept=services.delivery.wake if services.delivery is not None else None,
+            fencing=services.leader.fencing if services.leader is not None else None,
+        )
     return loops
 
 

@@ -10,6 +10,7 @@ from bot.app import AmlBot, create_app
 from bot.blocks import BlockKitRenderer
 from bot.notifier import SlackChat
 from bot.permissions import load_permissions
+from bot.reminder_scheduler import reminder_schedule
 from bot.settings import Settings, SettingsError
 from bot.usergroups import SlackUserGroups
 from services.approvals import ApprovalService
@@ -25,7 +26,10 @@ from services.leader import LeaderElection
 from services.operations import OperationStory
 from services.outbox import Outbox, OutboxDelivery
 from services.ports import CloudBackend
+from services.pricing import PriceBook
 from services.rbac import Authorizer, CachingUserGroupResolver
+from services.reminder_users import SlackUserDirectory
+from services.reminders import ReminderService
 from services.store import make_engine
 from services.store.schema import prepare_at_start
 from services.teardown import TeardownExecutor
@@ -114,6 +118,18 @@ def build_services(settings: Settings) -> Services:
         audit=audit,
         on_enqueued=delivery.wake,
     )
+    reminders = ReminderService(
+        engine,
+        backend,  # not `commanded`: a reminder's Stop writes its own audit rows
+        outbox,
+        reminder_schedule(settings),
+        prices=PriceBook.in_data_dir(settings.data_dir),
+        channels=settings.reminder_channel_ids,
+        users=SlackUserDirectory(client),
+        authorizer=authorizer,
+        audit=audit,
+        dm_creators=settings.reminder_dm_creators,
+    )
     return Services(
         backend=commanded,
         catalog=catalog,
@@ -127,8 +143,15 @@ def build_services(settings: Settings) -> Services:
         authorizer=authorizer,
         approvals=approvals,
         audit=audit,
-        command_queue=CommandQueue(engine, lease_seconds=COMMAND_LEASE_SECONDS),
+        command_queue=CommandQueue(
+            engine,
+            lease_seconds=COMMAND_LEASE_SECONDS,
+            enqueue_engine=make_engine(
+                settings.database_url, data_dir=settings.data_dir, pool_size=settings.http_threads, max_overflow=0
+            ),
+        ),
         leader=LeaderElection(engine),
+        reminders=reminders,
     )
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.reminder_schedule import DEFAULT_CRON, DEFAULT_TIMEZONE, QuietHours, ReminderSchedule, parse_days
+
 PREFIX = "AMLBOT_"
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9_]{2,}")
 
 
 class SettingsError(Exception):
@@ -52,6 +56,20 @@ class Settings(BaseSettings):
     )
     approval_ttl_hours: float = Field(default=24.0, gt=0, le=720, description="Hours an approval request stays open.")
 
+    reminder_channels: str = Field(
+        default="", description="Channel ids to remind about running compute, comma-separated; empty: configured ones."
+    )
+    reminder_cron: str = Field(
+        default="; ".join(DEFAULT_CRON),
+        description="When reminders are checked: cron lines (minute hour day month weekday) joined by ';'.",
+    )
+    reminder_timezone: str = Field(default=DEFAULT_TIMEZONE, description="IANA time zone of the reminder schedule.")
+    reminder_quiet_hours: str = Field(default="", description="Daily quiet time, e.g. 20:00-08:00; empty: none.")
+    reminder_quiet_days: str = Field(default="", description="Days without scheduled reminders, e.g. sat,sun.")
+    reminder_dm_creators: bool = Field(
+        default=False, description="Also send each compute's creator their own running compute in a DM."
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
 
     @field_validator("slack_api_url")
@@ -67,6 +85,51 @@ class Settings(BaseSettings):
         if not value.startswith("/") or " " in value:
             raise ValueError("must look like /aml")
         return value
+
+    @field_validator("reminder_channels")
+    @classmethod
+    def _channel_ids(cls, value: str) -> str:
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        wrong = [part for part in ids if not _CHANNEL_ID.fullmatch(part)]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(wrong)}: use channel ids separated by commas, e.g. C0123ABCD,C0456EFGH "
+                "(a channel's id is at the bottom of its details; names like #ml-team do not work)"
+            )
+        return ",".join(ids)
+
+    @field_validator("reminder_cron")
+    @classmethod
+    def _cron_lines(cls, value: str) -> str:
+        if not value.strip():
+            return "; ".join(DEFAULT_CRON)
+        ReminderSchedule.from_settings(value)  # raises ValueError naming the bad line
+        return value.strip()
+
+    @field_validator("reminder_timezone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        if not value.strip():
+            return DEFAULT_TIMEZONE
+        ReminderSchedule(timezone=value.strip())  # raises ValueError with an example
+        return value.strip()
+
+    @field_validator("reminder_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        if value.strip():
+            QuietHours.parse(value)
+        return value.strip()
+
+    @field_validator("reminder_quiet_days")
+    @classmethod
+    def _quiet_days(cls, value: str) -> str:
+        parse_days(value)
+        return value.strip()
+
+    @property
+    def reminder_channel_ids(self) -> tuple[str, ...]:
+        return tuple(part for part in self.reminder_channels.split(",") if part)
 
     @property
     def uses_azure(self) -> bool:

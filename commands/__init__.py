@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from commands import audit, compute, config, container, help, job, model, planned, rg, storage, teardown, workspace
+from commands import (
+    audit,
+    compute,
+    config,
+    container,
+    help,
+    job,
+    model,
+    planned,
+    remind,
+    rg,
+    storage,
+    teardown,
+    workspace,
+)
 from commands.table import CommandTable
 
 
@@ -19,6 +33,7 @@ def build_table(command: str = "/aml") -> CommandTable:
     model.register(table)
     config.register(table)
     audit.register(table)
-    teardown.register(table)  # before planned: its placeholders skip the verbs that exist
+    teardown.register(table)
+    remind.register(table)  # before planned: its placeholders skip the verbs that exist
     planned.register(table)
     return table

@@ -210,3 +210,9 @@ class TextRenderer:
 
     def _op_result(self, p: Mapping[str, Any]) -> str:
         return str(p.get("text") or p)
+
+    def _reminder(self, p: Mapping[str, Any]) -> str:
+        return str(p.get("text") or "")  # reminder_payload's text already says it all in plain words
+
+    def _reminder_progress(self, p: Mapping[str, Any]) -> str:
+        return str(p.get("text") or "")

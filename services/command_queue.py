@@ -131,8 +131,11 @@ class CommandQueue:
         clock: Clock = utc_now,
         lease_seconds: float = 60.0,
         renew_seconds: float | None = None,
+        enqueue_engine: Engine | None = None,
     ) -> None:
         self.engine = engine
+        # The ack path's INSERT gets connections of its own: it must never wait behind busy worker threads.
+        self.enqueue_engine = enqueue_engine or engine
         self.clock = clock
         self.lease = timedelta(seconds=lease_seconds)
         # Real seconds between lease renewals of a running command: well inside the lease.
@@ -158,7 +161,7 @@ class CommandQueue:
             "created_at": self.clock(),
         }
         try:
-            with self.engine.begin() as conn:
+            with self.enqueue_engine.begin() as conn:
                 return insert_ignore(conn, command_queue, row, ["delivery_key"])
         except SQLAlchemyError as err:
             # The error's text carries the statement's parameters, response_url included: none of it goes on.

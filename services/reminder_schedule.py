@@ -33,6 +33,7 @@ DEFAULT_CRON = ("0 9-19 * * mon-fri", "0 19 * * *")
 DEFAULT_TIMEZONE = "UTC"
 SWEEP_JOB_ID = "reminders.sweep"
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_WORDS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _LOOKBACKS = (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=32), timedelta(days=367))
 
 
@@ -61,12 +62,22 @@ class QuietHours:
 
 
 def parse_days(text: str | Sequence[str]) -> frozenset[int]:
-    """'sat,sun' → {5, 6} (Monday = 0); unknown names raise ValueError listing the valid ones."""
-    names = [n.strip().lower()[:3] for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
-    unknown = [n for n in names if n not in DAY_NAMES]
+    """'sat,sun' (or 'Saturday, Sunday') → {5, 6} (Monday = 0); unknown names raise ValueError listing the
+    valid ones."""
+    words = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    unknown = [w for w in words if _day_index(w) is None]
     if unknown:
         raise ValueError(f"unknown day(s) {', '.join(unknown)}: use {', '.join(DAY_NAMES)}")
-    return frozenset(DAY_NAMES.index(n) for n in names)
+    return frozenset(i for i in map(_day_index, words) if i is not None)
+
+
+def _day_index(word: str) -> int | None:
+    """'sat' or 'saturday' → 5; anything else (e.g. 'someday', whose first letters happen to be a day) → None."""
+    word = word.lower()
+    for index, name in enumerate(DAY_NAMES):
+        if word == name or word == _DAY_WORDS[index]:
+            return index
+    return None
 
 
 class ReminderSchedule:

@@ -4,7 +4,7 @@ Stop / Scale to zero, Snooze and Keep-until-tomorrow buttons (Slack-free: the bo
     service = ReminderService(engine, backend, Outbox(clock), schedule, prices=PriceBook.in_data_dir(data_dir),
                               channels=("C_ML",), users=SlackUserDirectory(web_client), authorizer=authorizer)
     service.sweep()                                # what the scheduler runs (see reminder_schedule.schedule_sweeps)
-    service.sweep_now(request_id)                  # /aml remind now (admins): ignores quiet hours
+    service.sweep_now(request_id, channels=[ch])   # /aml remind now (admins): ignores quiet hours
     service.status()                               # /aml remind status: schedule, quiet hours, snoozes
     service.snooze_for("gpu-ci", timedelta(hours=2), by=user, channel=channel)       # /aml remind snooze
     service.snooze_for(name, timedelta(hours=2), by=user, reminder_id=rid)           # the Snooze 2 h button
@@ -146,13 +146,22 @@ class ReminderService:
 
     # ---------------------------------------------------------------- sweeping
 
-    def sweep(self, now: datetime | None = None, *, slot: str | None = None, force: bool = False) -> SweepReport:
-        """Remind every channel of the compute costing money now (see the module docstring)."""
+    def sweep(
+        self,
+        now: datetime | None = None,
+        *,
+        slot: str | None = None,
+        force: bool = False,
+        channels: Sequence[str] | None = None,
+    ) -> SweepReport:
+        """Remind every channel of the compute costing money now (see the module docstring); with `channels`,
+        only those (and no DMs: `/aml remind now` answers the channel it was typed in)."""
         now = now or self.clock()
         if not force and self.schedule.is_quiet(now):
             return SweepReport(slot=None, quiet=True)
         report = SweepReport(slot=slot or self._slot(now))
-        targets = {channel: self.channel_config.get(channel).scope for channel in self.target_channels()}
+        chosen = self.target_channels() if channels is None else list(dict.fromkeys(channels))
+        targets = {channel: self.channel_config.get(channel).scope for channel in chosen}
         found: dict[str, list[CostlyCompute]] = {}
         for scope in {workspace_key(s): s for s in targets.values()}.values():
             try:
@@ -171,7 +180,7 @@ class ReminderService:
             listed = found.get(workspace_key(scope), [])
             items = [c for c in listed if (c.workspace_key, c.info.name.lower()) in due]
             self._send(report, channel, items, now, snoozed=len(listed) - len(items))
-        if self.dm_creators:
+        if self.dm_creators and channels is None:
             for creator in sorted({c.creator_slack_id for c in due.values() if c.creator_slack_id}):
                 mine = sorted(
                     (c for c in due.values() if c.creator_slack_id == creator),
@@ -180,9 +189,12 @@ class ReminderService:
                 self._send(report, creator, mine, now, snoozed=0)
         return report
 
-    def sweep_now(self, request_id: str, now: datetime | None = None) -> SweepReport:
-        """`/aml remind now`: a sweep outside the schedule and quiet hours, once per request id."""
-        return self.sweep(now, slot=f"manual:{request_id}", force=True)
+    def sweep_now(
+        self, request_id: str, now: datetime | None = None, *, channels: Sequence[str] | None = None
+    ) -> SweepReport:
+        """`/aml remind now`: a sweep outside the schedule and quiet hours, once per request id (of `channels`
+        only, when given)."""
+        return self.sweep(now, slot=f"manual:{request_id}", force=True, channels=channels)
 
     def target_channels(self) -> list[str]:
         """The configured channels, else every channel with channel settings."""

@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 
 from bot.blocks.approvals import APPROVAL_KINDS
+from bot.blocks.reminders import REMINDER_KINDS
 from commands.blocks import context, link, mention, section, status_badge, to_dicts, when
 from commands.text import escape
 from services.chat import RenderedMessage, TextRenderer
@@ -29,6 +30,7 @@ class BlockKitRenderer:
             "job.summary": job_summary,
             "job.services": job_services,
             **APPROVAL_KINDS,
+            **REMINDER_KINDS,
         }
 
     def render(self, kind: str, payload: Mapping[str, Any]) -> RenderedMessage:
