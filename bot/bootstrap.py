@@ -47,6 +47,8 @@ LOCAL_POLICY = IntervalPolicy(
 OUTBOX_LEASE_SECONDS = 30.0
 # A crashed process's running command is reported interrupted this long after its last heartbeat.
 COMMAND_LEASE_SECONDS = 60.0
+# The ack path's INSERT gives up after this and the command runs in this process instead (Slack waits 3 s).
+ENQUEUE_WAIT_MS = 250
 # Below half the lease, so a slow Slack call never outlives the claim it runs under.
 SLACK_TIMEOUT_SECONDS = 10
 
@@ -147,7 +149,11 @@ def build_services(settings: Settings) -> Services:
             engine,
             lease_seconds=COMMAND_LEASE_SECONDS,
             enqueue_engine=make_engine(
-                settings.database_url, data_dir=settings.data_dir, pool_size=settings.http_threads, max_overflow=0
+                settings.database_url,
+                data_dir=settings.data_dir,
+                wait_budget_ms=ENQUEUE_WAIT_MS,
+                pool_size=settings.http_threads,
+                max_overflow=0,
             ),
         ),
         leader=LeaderElection(engine),

@@ -24,6 +24,7 @@ def make_engine(
     *,
     data_dir: Path | str = ".data",
     schema: str | None = None,
+    wait_budget_ms: int | None = None,
     **engine_kwargs: Any,
 ) -> Engine:
     """An Engine for `url`, or for SQLite under `data_dir` when `url` is None.
@@ -32,6 +33,8 @@ def make_engine(
     BEGIN IMMEDIATE, so a read-then-write transaction never fails on a lock upgrade (writers queue on the
     busy timeout instead). PostgreSQL: `postgresql+psycopg://…` (`postgres://` and `postgresql://` mean the same),
     pre-ping; `schema` sets the search_path (tests give each run its own schema; a shared database can too).
+    `wait_budget_ms` bounds how long a statement may wait for a lock (SQLite's busy timeout; PostgreSQL's
+    lock and statement timeouts) and for a pooled connection: for the request path, which must give up fast.
     """
     parsed = _with_driver(make_url(url or default_url(data_dir)))
     backend = parsed.get_backend_name()
@@ -41,8 +44,10 @@ def make_engine(
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if wait_budget_ms is not None:
+            engine_kwargs.setdefault("pool_timeout", wait_budget_ms / 1000)
         engine = create_engine(parsed, **engine_kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, wait_budget_ms or SQLITE_BUSY_TIMEOUT_MS)
         return engine
     if backend == "postgresql":
         connect_args = dict(engine_kwargs.pop("connect_args", {}))
@@ -50,6 +55,10 @@ def make_engine(
             if not _SCHEMA_NAME.match(schema):
                 raise ValueError(f"not a plain schema name: {schema!r}")
             connect_args["options"] = f"{connect_args.get('options', '')} -c search_path={schema}".strip()
+        if wait_budget_ms is not None:
+            budget = f"-c lock_timeout={wait_budget_ms} -c statement_timeout={wait_budget_ms}"
+            connect_args["options"] = f"{connect_args.get('options', '')} {budget}".strip()
+            engine_kwargs.setdefault("pool_timeout", wait_budget_ms / 1000)
         engine_kwargs.setdefault("pool_pre_ping", True)
         return create_engine(parsed, connect_args=connect_args, **engine_kwargs)
     raise ValueError(f"unsupported database {backend!r}: use sqlite:///… or postgresql+psycopg://…")
@@ -62,14 +71,14 @@ def _with_driver(url: URL) -> URL:
     return url
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # SQLAlchemy emits BEGIN itself (below); the driver's own transaction control stays out of the way.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")

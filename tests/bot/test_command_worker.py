@@ -1,8 +1,8 @@
 """Slow commands through the real HTTP path with the store's command queue: acked at once, answered through
 their response_url, run once however Slack retries, and never lost when the process running them dies.
 
-The app gets its queue through `Services.command_queue`. Until that field lands in services/container.py, the
-tests pass a Services subclass that has it; the worker loop (started by bot/app.py once wired) is started here.
+The app gets its queue through `Services.command_queue` and bot/app.py starts its worker loop; the tests start a
+second, faster-polling loop of their own (two pollers on one queue are harmless: claims never overlap).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,13 +29,6 @@ from tests.services.store.store_fakes import FakeClock
 
 LEASE = 60.0
 TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class QueuedServices(Services):
-    """Services with a command queue (the field services/container.py is getting)."""
-
-    command_queue: CommandQueue | None = None
 
 
 class Gated:
@@ -107,7 +99,7 @@ def test_a_slow_command_is_acked_at_once_and_answered_through_its_response_url(
 ) -> None:
     queue = CommandQueue(database())
     train = Gated()
-    running = start_bot(table=train.table(), services=QueuedServices(command_queue=queue))
+    running = start_bot(table=train.table(), services=Services(command_queue=queue))
     response = running.driver.slash("train")
     assert response.status == 200  # answered while the work is still held at its gate
     assert "trained" not in response.body
@@ -125,8 +117,8 @@ def test_a_retried_delivery_runs_once_even_on_another_replica(
 ) -> None:
     train = Gated()
     train.gate.set()
-    first = start_bot(table=train.table(), services=QueuedServices(command_queue=CommandQueue(database())))
-    second = start_bot(table=train.table(), services=QueuedServices(command_queue=CommandQueue(database())))
+    first = start_bot(table=train.table(), services=Services(command_queue=CommandQueue(database())))
+    second = start_bot(table=train.table(), services=Services(command_queue=CommandQueue(database())))
     response = first.driver.slash("train")
     retries = [
         first.driver.resend(response, retry_num=1, retry_reason="http_timeout"),
@@ -148,7 +140,7 @@ def test_a_command_whose_process_died_mid_run_gets_the_restarted_message_once(
     # No heartbeat within the test: the replica running the command is as good as dead once its lease lapses.
     dying = CommandQueue(database(), clock=clock, lease_seconds=LEASE, renew_seconds=3600)
     train = Gated()
-    running = start_bot(table=train.table(), services=QueuedServices(command_queue=dying))
+    running = start_bot(table=train.table(), services=Services(command_queue=dying))
     try:
         response = running.driver.slash("train")
         assert train.started.wait(TIMEOUT)  # claimed and running; it never finishes in time
@@ -186,7 +178,7 @@ def test_a_command_accepted_by_a_replica_that_died_before_running_it_is_run_by_a
     train = Gated()
     train.gate.set()
     queue = CommandQueue(database())
-    running = start_bot(table=train.table(), services=QueuedServices(command_queue=queue))
+    running = start_bot(table=train.table(), services=Services(command_queue=queue))
     # What a replica that acked `/aml train` and died before claiming it leaves behind:
     response_url = running.slack.new_response_url("C_ML", "U_ALICE")
     assert CommandQueue(database()).enqueue(CommandRequest("/aml", "train", "U_ALICE", "C_ML", response_url))
@@ -201,7 +193,7 @@ def test_a_full_pool_refuses_plainly_and_accepts_nothing(
     queue = CommandQueue(database())
     train = Gated()
     running = start_bot(
-        table=train.table(), services=QueuedServices(command_queue=queue), work_threads="1", work_queue_limit="1"
+        table=train.table(), services=Services(command_queue=queue), work_threads="1", work_queue_limit="1"
     )
     accepted = [running.driver.slash("train") for _ in range(2)]
     refused = running.driver.slash("train")
@@ -219,7 +211,7 @@ def test_a_reply_that_cannot_be_posted_is_recorded_and_its_url_never_logged(
     queue = CommandQueue(database())
     train = Gated()
     train.gate.set()
-    running = start_bot(table=train.table(), services=QueuedServices(command_queue=queue))
+    running = start_bot(table=train.table(), services=Services(command_queue=queue))
     dead_url = running.slack.new_response_url("C_ML", "U_ALICE").rsplit("/", 1)[0] + "/no-such-target"
     with caplog.at_level(logging.DEBUG):
         response = running.driver.slash("train", response_url=dead_url)
