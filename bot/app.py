@@ -75,10 +75,11 @@ def create_app(settings: Settings, services: Services, *, table: CommandTable | 
     )
     router = Router(table or build_table(settings.slash_command), services)
     pool = WorkPool(settings.work_threads, settings.work_queue_limit)
-    register_listeners(app, router=router, pool=pool, deliveries=RecentDeliveries())
+    listener_loops = register_listeners(app, router=router, pool=pool, deliveries=RecentDeliveries())
     loops = _sweeps(services)
     if services.leader is not None:
         loops = leader_only(services.leader, loops)  # one replica sweeps at a time
+    loops.update(listener_loops)  # every replica refreshes the Home tabs opened through it
     worker = build_command_worker(services, router, pool)
     if worker is not None:
         loops["command-worker"] = worker.run  # every replica runs accepted commands

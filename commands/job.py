@@ -8,12 +8,13 @@ from commands import job_tracking
 from commands.blocks import job_list_blocks, job_status_blocks, section, status_badge, to_dicts
 from commands.common import backend_of, positive
 from commands.context import CommandContext, Reply
-from commands.parsing import ArgumentParser
+from commands.errors import UserError
+from commands.parsing import ArgumentParser, tokenize
 from commands.table import CommandTable
 from commands.text import escape
 from services.models import TAG_SLACK_USER
 
-SUMMARY = "Submit training jobs and follow them in a thread."
+SUMMARY = "Submit training jobs (`/aml job submit` alone opens a form) and follow them in a thread."
 LOG_LIMIT = 2800
 
 
@@ -24,6 +25,15 @@ def register(table: CommandTable) -> None:
     table.add("job", "list", list_jobs, arguments=_list_arguments, slow=True)
     table.add("job", "cancel", cancel, arguments=_job_name, slow=True)
     table.add("job", "logs", logs, arguments=_logs_arguments, slow=True)
+
+
+def opens_submit_form(text: str) -> bool:
+    """`/aml job submit` with nothing after it: the person gets the job form (bot/listeners/job_form.py)."""
+    try:
+        words = tokenize(text)
+    except UserError:
+        return False
+    return [word.lower() for word in words] == ["job", "submit"]
 
 
 def _job_name(parser: ArgumentParser) -> None:

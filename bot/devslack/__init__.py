@@ -4,7 +4,7 @@ from .blocks import Button, buttons
 from .driver import DriverResponse, SlackDriver
 from .errors import SlackError
 from .models import ApiCall, Channel, Ephemeral, Message, UploadedFile, User, UserGroup, View
-from .render import RenderMarker, render_channel, render_new
+from .render import RenderMarker, render_channel, render_new, render_view
 from .seed import load_seed
 from .server import LocalSlack
 from .workspace import Workspace
@@ -29,4 +29,5 @@ __all__ = [
     "load_seed",
     "render_channel",
     "render_new",
+    "render_view",
 ]

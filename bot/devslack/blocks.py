@@ -183,3 +183,22 @@ def normalize_attachments(attachments: Sequence[JSON]) -> list[JSON]:
         if attachment.get("blocks"):
             attachment["blocks"] = normalize_blocks(attachment["blocks"])
     return result
+
+
+def pick_button(found: list[Button], action_index: int | None, action_id: str | None, value: str | None) -> Button:
+    """The button by number, else the single one matching ``action_id``/``value``."""
+    if action_index is not None:
+        if not 1 <= action_index <= len(found):
+            raise LookupError(f"button {action_index} does not exist ({len(found)} buttons)")
+        candidates = [found[action_index - 1]]
+    else:
+        candidates = found
+    matching = [
+        b for b in candidates if (action_id is None or b.action_id == action_id) and (value is None or b.value == value)
+    ]
+    if not matching:
+        raise LookupError(f"no button matches action_id={action_id!r} value={value!r}")
+    if len(matching) > 1:
+        labels = ", ".join(f"{b.index} {b.text}" for b in matching)
+        raise LookupError(f"several buttons match; pick one with action_index: {labels}")
+    return matching[0]

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from .blocks import Button, buttons
+from .blocks import Button, buttons, pick_button
 from .models import JSON, Channel, Ephemeral, Message, User
+from .view_driving import ViewDriving
 
 if TYPE_CHECKING:
     from .server import LocalSlack
@@ -96,8 +97,9 @@ def send_signed(
         connection.close()
 
 
-class SlackDriver:
-    """Plays Slack's side of interactivity against a bot URL such as ``http://127.0.0.1:PORT/slack/events``."""
+class SlackDriver(ViewDriving):
+    """Plays Slack's side of interactivity against a bot URL such as ``http://127.0.0.1:PORT/slack/events``;
+    events, Homes and modals are driven by the methods of ``ViewDriving``."""
 
     buttons = staticmethod(buttons)
 
@@ -138,6 +140,15 @@ class SlackDriver:
             sign=sign,
             headers=headers,
         )
+
+    def _deliver(self, payload: JSON, *, as_json: bool = False) -> DriverResponse:
+        """Send an interaction payload (form-encoded, as Slack does) or an Events API envelope (JSON)."""
+        if as_json:
+            response = self.send(json.dumps(payload), headers={"Content-Type": "application/json"})
+        else:
+            response = self.send(urlencode({"payload": json.dumps(payload)}))
+        response.trigger_id, response.payload = payload.get("trigger_id"), payload
+        return response
 
     def resend(
         self, previous: DriverResponse, *, retry_num: int = 1, retry_reason: str = "http_timeout"
@@ -245,7 +256,7 @@ class SlackDriver:
         """Click a button on a message ``user`` sees (default: the latest one with buttons)."""
         who, where = self._user(user), self._channel(channel)
         message = self._find_message(where, who, message_ts)
-        button = _pick(buttons(message), action_index, action_id, value)
+        button = pick_button(buttons(message), action_index, action_id, value)
         trigger_id = self.local_slack.new_trigger_id(who.id)
         response_url = self.local_slack.new_response_url(
             where.id, who.id, message_ts=message.ts, is_ephemeral=message.is_ephemeral
@@ -333,22 +344,3 @@ class SlackDriver:
 
 def _retry_headers(retry_num: int | None, reason: str) -> dict[str, str]:
     return {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": reason}
-
-
-def _pick(found: list[Button], action_index: int | None, action_id: str | None, value: str | None) -> Button:
-    """The button by number, else the single one matching ``action_id``/``value``."""
-    if action_index is not None:
-        if not 1 <= action_index <= len(found):
-            raise LookupError(f"button {action_index} does not exist ({len(found)} buttons)")
-        candidates = [found[action_index - 1]]
-    else:
-        candidates = found
-    matching = [
-        b for b in candidates if (action_id is None or b.action_id == action_id) and (value is None or b.value == value)
-    ]
-    if not matching:
-        raise LookupError(f"no button matches action_id={action_id!r} value={value!r}")
-    if len(matching) > 1:
-        labels = ", ".join(f"{b.index} {b.text}" for b in matching)
-        raise LookupError(f"several buttons match; pick one with action_index: {labels}")
-    return matching[0]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import all_blocks, block_buttons, text_of
-from .models import JSON, Ephemeral, Message
+from .models import JSON, Ephemeral, Message, View
 from .workspace import Workspace
 
 Item = Message | Ephemeral
@@ -57,6 +57,49 @@ def render_new(
 def mark(workspace: Workspace, channel_id: str, *, viewer: str | None = None) -> RenderMarker:
     """A marker for the channel as it is now (so the next ``render_new`` shows only later changes)."""
     return render_new(workspace, channel_id, viewer=viewer)[1]
+
+
+def render_view(workspace: Workspace, view: View, *, errors: Mapping[str, str] | None = None) -> str:
+    """A modal or App Home as text: each input with what it holds, buttons numbered as ``click_in_view`` counts
+    them; ``errors`` (block id → message, as a bot answers a submission) are shown under their fields."""
+    definition = view.definition
+    blocks = list(definition.get("blocks") or [])
+    numbers = {id(e): n for n, e in enumerate((e for b in all_blocks(blocks) for e in block_buttons(b)), start=1)}
+    if view.type == "home":
+        title = f"App Home of @{workspace.directory.name_of(view.user)}"
+    else:
+        title = f"{text_of(definition.get('title'))} (modal)"
+    lines = [f"┏ {title}"]
+    for block in blocks:
+        shown = _input_lines(block) if block.get("type") == "input" else _blocks_lines(workspace, [block], numbers)
+        lines += ["┃ " + line for line in shown]
+        error = (errors or {}).get(str(block.get("block_id")))
+        if error:
+            lines.append(f"┃     ⚠ {error}")
+    buttons = [f"[{text_of(definition[key])}]" for key in ("close", "submit") if definition.get(key)]
+    lines.append("┗ " + " ".join(buttons) if buttons else "┗")
+    return "\n".join(lines)
+
+
+def _input_lines(block: JSON) -> list[str]:
+    """``Label (optional): [value]``, then the options of a select and the hint, indented."""
+    element = block.get("element") or {}
+    label = text_of(block.get("label")) + (" (optional)" if block.get("optional") else "")
+    options = [text_of(o.get("text")) for o in element.get("options") or []]
+    if "options" in element or element.get("type", "").endswith("_select"):
+        chosen = element.get("initial_option")
+        shown = text_of(chosen.get("text")) if isinstance(chosen, dict) else text_of(element.get("placeholder"))
+        value = f"[▾ {shown or 'choose'}]"
+    else:
+        initial = element.get("initial_value")
+        value = f"[{initial}]" if initial else f"[ {text_of(element.get('placeholder'))} ]".replace("[  ]", "[ ]")
+    lines = [f"{label}: {value}"]
+    if options:
+        listed = " · ".join(options[:6]) + (f" · …and {len(options) - 6} more" if len(options) > 6 else "")
+        lines.append(f"    options: {listed}")
+    if block.get("hint"):
+        lines.append(f"    {text_of(block['hint'])}")
+    return lines
 
 
 # -- ordering -----------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def _listener(
     return handle_approval_click
 
 
-def decide_and_answer(click: Click, services: Services, answer: _Answer) -> None:
+def decide_and_answer(click: Click, services: Services, answer: Callable[[str], None]) -> None:
     """Record the click with the approval service and tell the clicker what it did."""
     approvals = services.approvals
     if approvals is None:

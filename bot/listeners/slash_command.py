@@ -4,9 +4,11 @@ bot/command_worker.py), or, without a queue (tests that inject bare Services), r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, Respond
+from slack_sdk import WebClient
 
 from bot.command_worker import (
     CommandRunner,
@@ -24,23 +26,40 @@ from services.deliveries import DeliveryLedger
 
 logger = logging.getLogger(__name__)
 
+# Opens a modal for a command typed with nothing after it (views.open needs the trigger id, so in the ack path);
+# returns the ack's answer ("" when the modal opened), or None when the command is not one it takes.
+FormOpener = Callable[[Invocation, WebClient], Reply | None]
+
 BUSY = (
     "The bot has too much work queued right now, so it did not start this. "
     "Nothing was done: send the command again in a minute."
 )
 
 
-def register(app: App, *, router: Router, pool: WorkPool, deliveries: RecentDeliveries) -> None:
+def register(
+    app: App,
+    *,
+    router: Router,
+    pool: WorkPool,
+    deliveries: RecentDeliveries,
+    open_form: FormOpener | None = None,
+) -> None:
     command = router.table.command
     ledger = router.services.deliveries
     queue = command_queue_of(router.services)
     runner = CommandRunner(queue, router, ResponseUrlPoster()) if queue is not None else None
 
     @app.command(command)
-    def handle_slash_command(ack: Ack, body: dict[str, Any], respond: Respond, request: BoltRequest) -> None:
+    def handle_slash_command(
+        ack: Ack, body: dict[str, Any], respond: Respond, request: BoltRequest, client: WebClient
+    ) -> None:
         invocation = Invocation.from_payload(body)
         if not _first_delivery(request, invocation, deliveries):
             ack()  # Slack retried a delivery we already handle; its answer is on its way.
+            return
+        opened = open_form(invocation, client) if open_form is not None else None
+        if opened is not None:  # a form (e.g. the job form) instead of a usage error; its answer, if any
+            ack(**(_payload(opened) if opened.text else {}))
             return
         dispatch = router.route(invocation)
         work = dispatch.work
