@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.approvals import ApprovalRequest, ApprovalState
 from services.catalog import JobCatalog
 from services.cloud.local import build_local_backend
 from services.errors import InvalidState, NotFound, OperationFailed
 from services.models import JobRequest, WorkspaceScope, WorkspaceSpec
-from services.outbox import jsonable
 from services.ports import CloudBackend, Operation
 from services.rbac import COMPUTE_DELETE, STORAGE_DELETE, TEARDOWN_RG, TEARDOWN_WORKSPACE
 from services.teardown import TeardownExecutor, TeardownPlan, TeardownPlanner
-
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+from tests.services.teardown_fakes import approved
 
 
 @pytest.fixture
@@ -35,32 +30,6 @@ def backend(tmp_path: Path) -> CloudBackend:
 @pytest.fixture
 def planner(backend: CloudBackend) -> TeardownPlanner:
     return TeardownPlanner(backend)
-
-
-def approved(plan: TeardownPlan, request_id: int = 1) -> ApprovalRequest:
-    """The request as the executor receives it once approved (details round-tripped through JSON, as stored)."""
-    return ApprovalRequest(
-        id=request_id,
-        action=plan.action,
-        target=plan.target,
-        details=json.loads(json.dumps(jsonable(dict(plan.details)))),
-        requester="U_REQ",
-        channel="C_ML",
-        reason="done with it",
-        needed=1,
-        state=ApprovalState.EXECUTING,
-        version=3,
-        created_at=T0,
-        expires_at=T0,
-        decided_at=T0,
-        decided_by="U_ALICE",
-        exec_token="token",
-        exec_started_at=T0,
-        lease_until=T0,
-        finished_at=None,
-        result=None,
-        error=None,
-    )
 
 
 def team_workspace(backend: CloudBackend) -> str:

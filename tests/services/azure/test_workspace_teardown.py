@@ -9,11 +9,8 @@ the SDK's own code deciding what to delete.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from services.approvals import ApprovalRequest, ApprovalState
 from services.errors import Forbidden
 from services.teardown import TeardownExecutor, TeardownPlan, TeardownPlanner
 from tests.services.azure.azure_fakes import (
@@ -30,10 +27,10 @@ from tests.services.azure.azure_fakes import (
     make_backend,
     workspace_body,
 )
+from tests.services.teardown_fakes import approved
 
 WS_URL = rf"^{ARM}{WS_PATH}"
 POLL = f"{ML_LOCATION}/workspaceOperationsStatus/d1"
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -55,31 +52,6 @@ def workspace_routes() -> FakeTransport:
         .add("GET", rf"{WS_URL}/computes\?", Canned(200, {"value": [aml_compute_body("cpu-cluster")]}))
         .add("DELETE", rf"{WS_URL}\?", example_response(f"{ML_EXAMPLES}/Workspace/delete.json", "202", poll_url=POLL))
         .add("GET", "workspaceOperationsStatus/d1", Canned(200))
-    )
-
-
-def approved(plan: TeardownPlan) -> ApprovalRequest:
-    return ApprovalRequest(
-        id=7,
-        action=plan.action,
-        target=plan.target,
-        details=dict(plan.details),
-        requester="U_REQ",
-        channel="C_ML",
-        reason=None,
-        needed=1,
-        state=ApprovalState.EXECUTING,
-        version=3,
-        created_at=T0,
-        expires_at=T0,
-        decided_at=T0,
-        decided_by="U_ALICE",
-        exec_token="token",
-        exec_started_at=T0,
-        lease_until=T0,
-        finished_at=None,
-        result=None,
-        error=None,
     )
 
 
