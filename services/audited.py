@@ -1,6 +1,6 @@
 """Every Azure mutation a command makes, with its result, in the audit trail.
 
-`audited_backend(backend, audit)` wraps the ports' mutating methods (create, start, stop, delete, submit,
+`audited_backend(backend, audit)` wraps the ports' mutating methods (create, start, stop, scale, delete, submit,
 cancel, register). A plain call is recorded when it returns or raises; a long-running one (`begin_…`) as
 "started" when it is accepted, then "ok" / "failed" when its result is first awaited. Who did it comes from
 `acting(user, channel)`, which the router sets around each handler (a contextvar, so threads do not mix).
@@ -27,7 +27,14 @@ MUTATIONS: dict[str, frozenset[str]] = {
     "storage": frozenset({"begin_create_account", "create_container", "delete_account"}),
     "workspaces": frozenset({"begin_create", "begin_delete"}),
     "computes": frozenset(
-        {"begin_create_instance", "begin_create_cluster", "begin_start", "begin_stop", "begin_delete"}
+        {
+            "begin_create_instance",
+            "begin_create_cluster",
+            "begin_start",
+            "begin_stop",
+            "begin_scale_to_zero",
+            "begin_delete",
+        }
     ),
     "jobs": frozenset({"submit", "rerun", "cancel"}),
     "models": frozenset({"register"}),

@@ -119,6 +119,12 @@ class Computes(Protocol):
         min and max nodes) and for an instance that is not running (e.g. already stopped)."""
         ...
 
+    def begin_scale_to_zero(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[ComputeInfo]:
+        """Set a cluster's minimum nodes to 0 so its idle nodes are released (after its scale-down delay on
+        Azure); jobs running on it are not cancelled and keep their nodes until they finish. A cluster already
+        at minimum 0 is left as it is. InvalidState for an instance (instances are stopped, not scaled)."""
+        ...
+
     def begin_delete(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[None]: ...
 
 

@@ -6,10 +6,9 @@ inserts nothing and is told who asked and when. The outcome is recorded on the r
 failed, matched on the claim's token) together with the reply that tells it. A claim left `running` by a crash
 is never run again: the compute shows up in the next reminder, whose own Stop works.
 
-Instances: `computes.begin_stop`, waited for up to `stop_wait`. Clusters: the Computes port has no way to change
-a cluster's minimum nodes, so unless the adapter also implements `ClusterScaler`, "Scale to zero" says what the
-cluster does by itself (minimum 0: idle nodes go away) or what to do (minimum above 0: set it to 0 in the studio
-or with the CLI).
+Instances: `computes.begin_stop`; clusters with a minimum above 0 nodes: `computes.begin_scale_to_zero` (running
+jobs keep their nodes); each waited for up to `stop_wait`. A cluster the reminder showed at minimum 0 needs no
+call: the reply says it scales down by itself once idle.
 """
 
 from __future__ import annotations
@@ -18,14 +17,14 @@ import logging
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
 from services.approvals import plain_error
 from services.audit import AZURE_MUTATION, AuditLog
 from services.errors import ServiceError
-from services.models import ComputeInfo, WorkspaceScope
+from services.models import ComputeInfo
 from services.outbox import Outbox
 from services.ports import CloudBackend, Operation
 from services.rbac import Authorizer
@@ -44,13 +43,6 @@ from services.store.reminders_tables import reminder_stops
 from services.store.sql import insert_ignore
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class ClusterScaler(Protocol):
-    """What a Computes adapter may add so that "Scale to zero" acts: set the cluster's minimum nodes to 0."""
-
-    def begin_scale_to_zero(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[ComputeInfo]: ...
 
 
 class ReminderStopper:
@@ -125,11 +117,10 @@ class ReminderStopper:
             if item.get("action") == ACTION_STOP:
                 stopped = f"Stopped `{name}`: its compute hours are no longer billed."
                 return self._wait(computes.begin_stop(name, scope=scope), name, "stopping", stopped), None
-            if isinstance(computes, ClusterScaler):
-                operation = computes.begin_scale_to_zero(name, scope=scope)
-                scaled = f"`{name}` now scales to zero: its nodes go away once idle."
-                return self._wait(operation, name, "scaling down", scaled), None
-            return cluster_advice(item)
+            if int(item.get("min_nodes") or 0) == 0:
+                return scales_by_itself(item), None
+            operation = computes.begin_scale_to_zero(name, scope=scope)
+            return self._wait(operation, name, "scaling down", scaled_to_zero(item)), None
         except ServiceError as err:
             return None, str(err)
         except Exception as err:  # a backend bug: say so plainly, keep the trace in the log
@@ -157,14 +148,21 @@ class ReminderStopper:
             self.audit.record(AZURE_MUTATION, user, reminder.channel, text, outcome, conn=conn)
 
 
-def cluster_advice(item: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """What to do about a cluster when the backend cannot change its minimum nodes (the Computes port can't)."""
-    name, min_nodes, running = item["name"], int(item.get("min_nodes") or 0), item.get("jobs_running") or 0
-    if min_nodes == 0:
-        busy = f"; {running} job(s) keep its nodes busy now (`/aml job cancel <job>` frees them)" if running else ""
-        return f"`{name}` already scales to zero by itself (minimum 0 nodes): idle nodes go away{busy}.", None
-    return None, (
-        f"I can't change a cluster's minimum nodes yet, so `{name}` keeps {min_nodes} node(s) "
-        f"({money(item.get('per_hour'), item.get('currency'))}/h). Set its minimum to 0 in Azure ML studio "
-        f"(Compute → Compute clusters → {name} → Edit) or with `az ml compute update --name {name} --min-instances 0`."
+def _busy(item: Mapping[str, Any]) -> str:
+    running = item.get("jobs_running") or 0
+    return f"; {running} job(s) keep its nodes busy now (`/aml job cancel <job>` frees them)" if running else ""
+
+
+def scales_by_itself(item: Mapping[str, Any]) -> str:
+    """Why a cluster at minimum 0 needs nothing done: it releases idle nodes on its own."""
+    return f"`{item['name']}` already scales to zero by itself (minimum 0 nodes): idle nodes go away{_busy(item)}."
+
+
+def scaled_to_zero(item: Mapping[str, Any]) -> str:
+    """What setting the minimum to 0 changed, and what it costs until the nodes are gone."""
+    name, was, per_node = item["name"], int(item.get("min_nodes") or 0), item.get("per_node_hour")
+    price = f" ({money(per_node, item.get('currency'))}/h each)" if per_node else ""
+    return (
+        f"`{name}` now scales to zero: its minimum went from {was} node(s) to 0, so its idle nodes{price} "
+        f"go away after its scale-down delay{_busy(item)}."
     )

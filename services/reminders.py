@@ -28,8 +28,8 @@ default), or being the compute's creator. Snoozes (a row per workspace and compu
 store, so every replica and restart respects them. A Stop runs exactly once per reminder and compute: inserting
 the `reminder_stops` row is the claim (a second click finds it and runs nothing); the result is posted in the
 reminder's thread (kind `reminder.progress`: {reminder_id, compute, stage, text}). A claim left `running` by a
-crash is not run again. The Computes port cannot scale a cluster, so "Scale to zero" explains what to do unless
-the backend's computes also implement `ClusterScaler`.
+crash is not run again. "Scale to zero" sets a cluster's minimum nodes to 0 (`Computes.begin_scale_to_zero`); a
+cluster already at minimum 0 is only explained (it scales down by itself).
 
 Modules: reminder_sweep (what costs money, the payload), reminder_schedule (cron, quiet time, durations),
 reminder_stop (the one stop), reminder_users (creator → Slack user), reminder_models (value types), pricing.
@@ -72,7 +72,7 @@ from services.reminder_models import (
     refusal,
 )
 from services.reminder_schedule import ReminderSchedule
-from services.reminder_stop import ClusterScaler, ReminderStopper
+from services.reminder_stop import ReminderStopper
 from services.reminder_sweep import CostlyCompute, find_costly, reminder_payload, scope_of
 from services.reminder_users import UserDirectory
 from services.store.clock import Clock, as_utc, utc_now
@@ -89,7 +89,6 @@ __all__ = [
     "STOP_ACTION",
     "ActionOutcome",
     "ActionResult",
-    "ClusterScaler",
     "Reminder",
     "ReminderService",
     "ReminderStatus",

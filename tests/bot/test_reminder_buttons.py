@@ -1,6 +1,6 @@
 """Running-compute reminders end to end through the local workspace and the real HTTP path: a sweep posts one
-grouped, priced reminder; signed clicks on Stop / Snooze / Keep → Bolt → ReminderService → ephemeral answers
-and notes in the reminder's thread. The service's clock moves only when a test says so."""
+grouped, priced reminder; signed clicks on Stop / Scale to zero / Snooze / Keep → Bolt → ReminderService →
+ephemeral answers and notes in the reminder's thread. The service's clock moves only when a test says so."""
 
 from __future__ import annotations
 
@@ -200,6 +200,31 @@ def test_stop_stops_it_once_and_the_thread_says_so(scene: Scene) -> None:
 
     scene.clock.advance(3600)
     assert scene.sweep().sent == [], "a stopped compute is not reminded about"
+
+
+def test_scale_to_zero_sets_a_warm_clusters_minimum_to_zero_and_the_thread_says_so(scene: Scene) -> None:
+    scene.computes.inner.begin_stop("dev-instance").result(timeout=10)
+    warm = scene.computes.begin_create_cluster("warm-cluster", size="Standard_DS3_v2", min_nodes=1, max_nodes=2)
+    warm.result(timeout=10)
+    scene.sweep()
+    message = scene.reminder()
+    assert "warm-cluster" in shown(message)
+    assert [b.text for b in buttons(message)] == ["Scale to zero", "Snooze 2 h", "Keep until tomorrow"]
+
+    scene.click(message, "U_BOB", STOP_BUTTON)
+    scene.settle()
+    said = (
+        "`warm-cluster` now scales to zero: its minimum went from 1 node(s) to 0, so its idle nodes ($0.29/h each) "
+        "go away after its scale-down delay."
+    )
+    assert scene.answers("U_BOB") == [said]
+    after = scene.computes.get("warm-cluster")
+    assert (after.min_nodes, after.current_nodes) == (0, 0)
+    scene.wait_for_reply(message, said)
+    assert scene.thread(message)[0] == "<@U_BOB> asked to scale to zero `warm-cluster`; on it…"
+
+    scene.clock.advance(3600)
+    assert scene.sweep().sent == [], "a cluster without nodes is not reminded about"
 
 
 def test_snooze_holds_the_compute_back_until_its_time_passes(scene: Scene) -> None:

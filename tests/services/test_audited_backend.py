@@ -58,3 +58,14 @@ def test_reads_leave_no_rows(backend: CloudBackend, engine: Engine) -> None:
     backend.computes.list()
     backend.workspaces.list()
     assert mutations(engine) == []
+
+
+def test_a_scale_to_zero_is_recorded_like_any_long_change(backend: CloudBackend, engine: Engine) -> None:
+    backend.computes.begin_create_cluster("warm", size="Standard_DS3_v2", min_nodes=1, max_nodes=2).result(30)
+    with acting("U_BOB", "C_ML"):
+        scaled = backend.computes.begin_scale_to_zero("warm").result(30)
+    assert scaled.min_nodes == 0
+    assert mutations(engine)[-2:] == [
+        ("U_BOB", "C_ML", "computes.begin_scale_to_zero warm", "started"),
+        ("U_BOB", "C_ML", "computes.begin_scale_to_zero warm", "ok"),
+    ]

@@ -1,6 +1,6 @@
-"""Running-compute reminders through the local backend: one grouped, priced message per channel; Stop runs once
-and the thread says so; snoozes hold until the controlled clock passes them, across restarts; quiet time; the
-schedule itself. Every case runs on SQLite and PostgreSQL (see tests/services/store/db_fixtures.py)."""
+"""Running-compute reminders through the local backend: one grouped, priced message per channel; Stop and Scale to
+zero run once and the thread says so; snoozes hold until the controlled clock passes them, across restarts; quiet
+time; the schedule itself. Every case runs on SQLite and PostgreSQL (see tests/services/store/db_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -51,12 +51,13 @@ class PayloadText:
 
 
 class CountingComputes:
-    """The local Computes port, counting stops; `creators` stands in for who created each compute."""
+    """The local Computes port, counting stops and scale-downs; `creators` stands in for who created each compute."""
 
     def __init__(self, inner: Any, creators: dict[str, str] | None = None) -> None:
         self.inner = inner
         self.creators = creators or {}
         self.stops: list[str] = []
+        self.scaled: list[str] = []
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
@@ -69,6 +70,11 @@ class CountingComputes:
         with self._lock:
             self.stops.append(name)
         return self.inner.begin_stop(name, **kwargs)
+
+    def begin_scale_to_zero(self, name: str, **kwargs: Any) -> Any:
+        with self._lock:
+            self.scaled.append(name)
+        return self.inner.begin_scale_to_zero(name, **kwargs)
 
 
 @pytest.fixture
@@ -252,6 +258,71 @@ def test_a_busy_cluster_is_listed_with_its_job_and_scale_to_zero_explains_itself
     deliver(engine, chat, clock)
     (root,) = chat.roots(CHANNEL)
     assert any("already scales to zero by itself" in reply.text for reply in chat.replies(root))
+    assert backend.computes.scaled == []  # type: ignore[attr-defined]  # minimum 0 already: nothing to change
+
+
+def test_scale_to_zero_sets_a_warm_clusters_minimum_to_zero_once_and_the_thread_says_so(
+    make_service: Callable[..., ReminderService],
+    backend: CloudBackend,
+    engine: Engine,
+    chat: FakeChat,
+    clock: FakeClock,
+) -> None:
+    stop_everything(backend, "dev-instance")
+    warm = backend.computes.begin_create_cluster("warm-cluster", size="Standard_DS3_v2", min_nodes=1, max_nodes=2)
+    warm.result(timeout=10)
+    audit = AuditLog(engine, clock)
+    service = make_service(audit=audit)
+    reminder_id = service.sweep().sent[0].reminder_id
+    (message,) = queued(engine)
+    (item,) = message.payload["items"]  # no job runs on it, yet its one node is kept and billed
+    assert (item["name"], item["nodes"], item["min_nodes"], item["action"]) == ("warm-cluster", 1, 1, "scale_to_zero")
+
+    result = service.stop(reminder_id, "warm-cluster", by="U_OP")
+    said = (
+        "`warm-cluster` now scales to zero: its minimum went from 1 node(s) to 0, so its idle nodes ($0.29/h each) "
+        "go away after its scale-down delay."
+    )
+    assert result.ok and result.message == said
+    after = backend.computes.get("warm-cluster")
+    assert (after.min_nodes, after.max_nodes, after.current_nodes, after.state) == (0, 2, 0, "Idle")
+
+    again = service.stop(reminder_id, "warm-cluster", by="U_BOB")
+    assert again.outcome is ActionOutcome.ALREADY
+    assert again.message.startswith("<@U_OP> already asked to scale to zero `warm-cluster` at ")
+    assert backend.computes.scaled == ["warm-cluster"]  # type: ignore[attr-defined]
+
+    deliver(engine, chat, clock)
+    (root,) = chat.roots(CHANNEL)
+    assert [reply.text for reply in chat.replies(root)] == [
+        "<@U_OP> asked to scale to zero `warm-cluster`; on it…",
+        said,
+    ]
+    assert [(e.text, e.outcome) for e in reversed(audit.recent(kind="azure.mutation"))] == [
+        (f"scale to zero warm-cluster (reminder #{reminder_id})", "started"),
+        (f"scale to zero warm-cluster (reminder #{reminder_id})", "done"),
+    ]
+    clock.advance(3 * 24 * 3600)
+    assert service.sweep().sent == []  # no node left: nothing to remind about
+
+
+def test_scale_to_zero_keeps_the_nodes_of_running_jobs(
+    service: ReminderService, backend: CloudBackend, engine: Engine
+) -> None:
+    stop_everything(backend, "dev-instance")
+    backend.computes.begin_create_cluster("warm-cluster", size="Standard_DS3_v2", min_nodes=2, max_nodes=2).result(
+        timeout=10
+    )
+    job = backend.jobs.submit(job_request("sleepy", compute="warm-cluster", channel=CHANNEL))
+    wait_for_status(backend, job.name, JobStatus.RUNNING)
+    reminder_id = service.sweep().sent[0].reminder_id
+
+    result = service.stop(reminder_id, "warm-cluster", by="U_OP")
+    assert result.ok and "minimum went from 2 node(s) to 0" in result.message
+    assert "1 job(s) keep its nodes busy now" in result.message
+    after = backend.computes.get("warm-cluster")
+    assert (after.min_nodes, after.current_nodes, after.state) == (0, 1, "Running")  # the idle node went
+    assert backend.jobs.get(job.name).status is JobStatus.RUNNING
 
 
 def test_channels_default_to_those_with_settings_and_a_missing_workspace_is_reported(

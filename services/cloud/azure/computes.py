@@ -13,7 +13,7 @@ from typing import Any
 
 from services.cloud.azure.clients import AzureClients, Target
 from services.cloud.azure.errors import azure_errors
-from services.cloud.azure.operation import PollerOperation
+from services.cloud.azure.operation import DoneOperation, PollerOperation
 from services.cloud.azure.storage import text
 from services.errors import InvalidInput, InvalidState
 from services.models import ComputeInfo, ComputeKind, WorkspaceScope
@@ -110,8 +110,17 @@ def _cluster_refused(info: ComputeInfo, verb: str) -> InvalidState:
     )
 
 
+def _min_zero_update(cluster: ComputeInfo) -> dict[str, Any]:
+    """The Compute_Update body that sets minNodeCount to 0 and restates the rest (maxNodeCount is required)."""
+    scale: dict[str, Any] = {"maxNodeCount": cluster.max_nodes or 1, "minNodeCount": 0}
+    if cluster.idle_scale_down_seconds is not None:
+        idle = cluster.idle_scale_down_seconds
+        scale["nodeIdleTimeBeforeScaleDown"] = f"PT{idle // 60}M" if idle % 60 == 0 else f"PT{idle}S"
+    return {"properties": {"properties": {"scaleSettings": scale}}}
+
+
 class AzureComputes:
-    """Computes port: create, read, start, stop and delete compute instances and clusters."""
+    """Computes port: create, read, start, stop, scale to zero and delete compute instances and clusters."""
 
     def __init__(self, clients: AzureClients) -> None:
         self._clients = clients
@@ -242,6 +251,27 @@ class AzureComputes:
             poller = ml.compute.begin_stop(name)
         return PollerOperation(
             poller, description=f"Stop {what}", what=what, finish=lambda _: self.get(name, scope=scope)
+        )
+
+    def begin_scale_to_zero(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[ComputeInfo]:
+        # Re-read first: an instance is refused before any call, and a cluster already at 0 needs none.
+        info = self.get(name, scope=scope)
+        if info.kind is ComputeKind.INSTANCE:
+            raise InvalidState(
+                f"`{info.name}` is a compute instance: instances are stopped, not scaled to zero.",
+                hint=f"Stop it with `/aml compute stop {info.name}`.",
+            )
+        what = f"compute cluster `{info.name}`"
+        if info.min_nodes == 0:
+            return DoneOperation(info, description=f"Scale {what} to zero")
+        ml, target = self._client(scope)
+        with azure_errors(what):
+            # PATCH only the scale settings (Compute_Update): a PUT of the whole entity could undo what it drops.
+            poller = ml.compute._operation.begin_update(
+                target.resource_group, target.workspace, info.name, parameters=_min_zero_update(info)
+            )
+        return PollerOperation(
+            poller, description=f"Scale {what} to zero", what=what, finish=lambda _: self.get(name, scope=scope)
         )
 
     def begin_delete(self, name: str, *, scope: WorkspaceScope | None = None) -> Operation[None]:

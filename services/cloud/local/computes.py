@@ -84,6 +84,14 @@ def new_compute_record(
     }
 
 
+def instance_not_scaled(name: str) -> InvalidState:
+    """Only clusters scale; an instance is stopped instead."""
+    return InvalidState(
+        f"`{name}` is a compute instance: instances are stopped, not scaled to zero.",
+        hint=f"Stop it with `/aml compute stop {name}`.",
+    )
+
+
 class LocalComputes:
     def __init__(self, layout: Layout, *, transition_seconds: float = 1.0) -> None:
         self._layout = layout
@@ -253,6 +261,25 @@ class LocalComputes:
             record["last_operation"] = {"name": verb.capitalize(), "time": iso(utcnow()), "trigger": "User"}
             write_compute(path.parent, effective_compute(record))
         return self._operation(workspace, name, f"{verb.capitalize()} compute {name}")
+
+    def begin_scale_to_zero(self, name: str, *, scope: WorkspaceScope | None = None) -> LocalOperation[ComputeInfo]:
+        """Minimum nodes → 0: idle nodes go at once (no scale-down delay here); running jobs keep theirs."""
+        workspace = self._workspace_of(name, scope)
+        path = find_compute_file(workspace, name)
+        with file_lock(path.parent / ".lock"):
+            raw = read_json(path)
+            if raw is None:
+                raise InvalidState(f"The compute `{name}` is being deleted.")
+            record = effective_compute(raw)
+            name = str(record["name"])
+            if record.get("kind") == INSTANCE:
+                raise instance_not_scaled(name)
+            if int(record.get("min_nodes") or 0) != 0:
+                record["min_nodes"] = 0
+                record["last_operation"] = {"name": "Update", "time": iso(utcnow()), "trigger": "User"}
+                write_compute(path.parent, record)
+            info = self._info(workspace, record)
+        return LocalOperation.completed(f"Scale compute cluster {name} to zero", info)
 
     def begin_delete(self, name: str, *, scope: WorkspaceScope | None = None) -> LocalOperation[None]:
         workspace = self._workspace_of(name, scope)

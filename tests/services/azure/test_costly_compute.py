@@ -1,6 +1,7 @@
 """Which Azure compute costs money, through azure-ai-ml 1.35 with Microsoft's example payloads replayed offline:
 running instances and clusters with nodes are found and priced from recorded Retail Prices pages; stopped
-instances and idle zero-node clusters are not. A reminder's Stop then stops the instance through the adapter."""
+instances and idle zero-node clusters are not. A reminder's Stop then stops the instance through the adapter, and its
+Scale to zero sets a warm cluster's minimum nodes to 0."""
 
 from __future__ import annotations
 
@@ -146,5 +147,39 @@ def test_a_reminder_stop_stops_the_azure_instance_once(tmp_path: Path) -> None:
     assert service.stop(sent.reminder_id, "ci-running", by="U_OP").message.startswith("Stopped `ci-running`")
     assert not service.stop(sent.reminder_id, "ci-running", by="U_OP").ok
     assert len(transport.sent("POST", "/stop")) == 1
+    assert transport.unmatched == []
+    engine.dispose()
+
+
+def test_a_reminder_scale_to_zero_sets_the_azure_clusters_minimum_to_zero_once(tmp_path: Path) -> None:
+    transport = workspace_computes()
+    transport.add(
+        "GET",
+        rf"{COMPUTES}/warm-cluster\?",
+        Canned(200, cluster("warm-cluster", current=0, min_nodes=1, size="STANDARD_D4S_V3")),
+        Canned(200, cluster("warm-cluster", current=0, min_nodes=0, size="STANDARD_D4S_V3")),
+    )
+    transport.add(
+        "PATCH",
+        rf"{COMPUTES}/warm-cluster\?",
+        Canned(200, cluster("warm-cluster", current=0, min_nodes=0, size="STANDARD_D4S_V3")),
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'aml-bot.db'}")
+    create_schema(engine)
+    clock = FakeClock(NOW)
+    prices = PriceBook(None, fetch=RecordedPrices(), clock=clock)
+    service = ReminderService(
+        engine, make_backend(transport), Outbox(clock), ReminderSchedule(), prices=prices, clock=clock, channels=["C1"]
+    )
+    (sent,) = service.sweep().sent
+
+    scaled = service.stop(sent.reminder_id, "warm-cluster", by="U_OP")
+    assert scaled.ok and scaled.message.startswith(
+        "`warm-cluster` now scales to zero: its minimum went from 1 node(s) to 0, so its idle nodes ($0.19/h each)"
+    )
+    assert not service.stop(sent.reminder_id, "warm-cluster", by="U_OP").ok
+    (patch,) = transport.sent("PATCH")
+    assert patch.path.endswith("/computes/warm-cluster")
+    assert patch.json()["properties"]["properties"]["scaleSettings"]["minNodeCount"] == 0
     assert transport.unmatched == []
     engine.dispose()

@@ -8,8 +8,10 @@ a sequence of port calls behaves like one subscription that remembers what happe
   Completed by default: what a watcher polling a short job sees), list filters by tag key as the service
   does, POST cancel moves a live job to CancelRequested then Canceled. Run history (`/runs/<id>/details`,
   reached through the workspace's discovery URL) reports start and end times from the same state.
-- computes: GET / list from the seeded instances and clusters; POST start / stop on an instance goes
-  through Starting / Stopping and lands when its operation is polled.
+- computes: GET / list from the seeded instances and clusters; PUT of a cluster creates it (its minimum nodes
+  allocated, as Azure keeps them); POST start / stop on an instance goes through Starting / Stopping and lands
+  when its operation is polled; PATCH of a cluster's scale settings (Compute_Update) applies them, and a
+  minimum of 0 releases its nodes at once (Azure waits for the scale-down delay; no world job holds a node).
 - resource groups (ARM): PUT creates or updates (a different location is ARM's 409
   InvalidResourceGroupLocation), GET reads.
 - storage: checkNameAvailability answers from the accounts that exist; PUT of an account is an LRO that
@@ -142,8 +144,11 @@ class AzureWorld(FakeTransport):
         body["properties"]["properties"]["lastOperation"] = None
         self.computes[name.lower()] = body
 
-    def add_cluster(self, name: str) -> None:
-        self.computes[name.lower()] = aml_compute_body(name, current=0, target=0)
+    def add_cluster(self, name: str, *, min_nodes: int = 0, max_nodes: int = 1) -> dict[str, Any]:
+        body = aml_compute_body(name, current=min_nodes, target=min_nodes)
+        body["properties"]["properties"]["scaleSettings"].update({"minNodeCount": min_nodes, "maxNodeCount": max_nodes})
+        self.computes[name.lower()] = body
+        return body
 
     def add_account(self, name: str, *, rg: str, location: str) -> dict[str, Any]:
         body = example_body(f"{STORAGE}/StorageAccountGetProperties.json")
@@ -185,6 +190,8 @@ class AzureWorld(FakeTransport):
         # computes
         self._on("GET", rf"{ws}/computes\?", self._list_computes)
         self._on("GET", rf"{ws}/computes/(?P<name>{_SEGMENT})\?", self._get_compute)
+        self._on("PUT", rf"{ws}/computes/(?P<name>{_SEGMENT})\?", self._put_compute)
+        self._on("PATCH", rf"{ws}/computes/(?P<name>{_SEGMENT})\?", self._patch_compute)
         self._on("POST", rf"{ws}/computes/(?P<name>{_SEGMENT})/(?P<verb>start|stop)\?", self._start_stop)
         # model versions
         self._on("GET", rf"{ws}/models/(?P<name>{_SEGMENT})/versions\?", self._list_versions)
@@ -309,6 +316,32 @@ class AzureWorld(FakeTransport):
             return self._workspace_missing(match)
         body = self.computes.get(match["name"].lower())
         return Canned(200, copy.deepcopy(body)) if body is not None else self._no_compute(match["name"])
+
+    def _put_compute(self, request: Recorded, match: re.Match[str]) -> Canned:
+        name, sent = match["name"], request.json()["properties"]
+        if sent.get("computeType") != "AmlCompute":
+            return arm_error(400, "BadArgument", "The contract world creates compute clusters only.")
+        if name.lower() in self.computes:
+            return arm_error(409, "Conflict", f"Compute {name} already exists in workspace {WS}.")
+        scale = sent["properties"]["scaleSettings"]
+        body = self.add_cluster(name, min_nodes=int(scale.get("minNodeCount") or 0), max_nodes=scale["maxNodeCount"])
+        body["properties"]["properties"].update(
+            {"vmSize": sent["properties"]["vmSize"], "vmPriority": sent["properties"].get("vmPriority", "Dedicated")}
+        )
+        body["properties"]["properties"]["scaleSettings"] = scale
+        return Canned(200, copy.deepcopy(body))  # created at once: the poller needs no status polls
+
+    def _patch_compute(self, request: Recorded, match: re.Match[str]) -> Canned:
+        body = self.computes.get(match["name"].lower())
+        if body is None:
+            return self._no_compute(match["name"])
+        if body["properties"]["computeType"] != "AmlCompute":
+            return arm_error(400, "BadArgument", "Update is only supported for AmlCompute clusters.")
+        props = body["properties"]["properties"]
+        props["scaleSettings"].update(request.json()["properties"]["properties"]["scaleSettings"])
+        if props["scaleSettings"].get("minNodeCount") == 0:
+            props["currentNodeCount"] = props["targetNodeCount"] = 0
+        return Canned(200, copy.deepcopy(body))
 
     def _start_stop(self, request: Recorded, match: re.Match[str]) -> Canned:
         body = self.computes.get(match["name"].lower())

@@ -32,6 +32,12 @@ CASES: dict[str, Callable[[CloudBackend], object]] = {
     "start-a-cluster": lambda b: outcome(lambda: b.computes.begin_start("cpu-cluster").result(timeout=10)),
     "stop-a-cluster": lambda b: outcome(lambda: b.computes.begin_stop("cpu-cluster").result(timeout=10)),
     "stop-a-stopped-instance": lambda b: outcome(lambda: b.computes.begin_stop("dev-instance").result(timeout=10)),
+    "scale-an-instance-to-zero": lambda b: outcome(
+        lambda: b.computes.begin_scale_to_zero("dev-instance").result(timeout=10)
+    ),
+    "scale-a-cluster-at-zero-to-zero": lambda b: outcome(
+        lambda: b.computes.begin_scale_to_zero("cpu-cluster").result(timeout=10)
+    ),
     "resource-group-in-another-location": _relocate_group,
     "model-versions-order": _versions_order,
 }
