@@ -141,3 +141,7 @@ def lines_blocks(heading: str, lines: Iterable[str], empty: str) -> list[dict[st
 def key_values(pairs: Mapping[str, object]) -> str:
     return "\n".join(f"*{key}:* {value if value not in (None, '') else '—'}" for key, value in pairs.items())
 
+
+def cut(text: str, limit: int) -> str:
+    """`text` within `limit` characters, ending in "…" when it had to be shortened."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

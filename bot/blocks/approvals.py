@@ -7,21 +7,21 @@ once it is decided, expired or run, a context line with the decision stands in t
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ConfirmObject,
-    HeaderBlock,
-    PlainTextObject,
-)
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, PlainTextObject
 
-from commands.blocks import SECTION_LIMIT, context, mention, section, to_dicts, when
+from bot.blocks.common import (
+    confirm_dialog,
+    header,
+    keep_mentions,
+    listed_within,
+    plural,
+    stored_time,
+    thread_reply,
+)
+from commands.blocks import SECTION_LIMIT, context, cut, mention, section, to_dicts, when
 from commands.text import escape
 from services.approvals import KIND_PROGRESS, KIND_REQUEST, KIND_STATUS, TARGET_NOUNS
 from services.chat import RenderedMessage
@@ -32,12 +32,8 @@ Payload = Mapping[str, Any]
 APPROVE_ACTION = "approval.approve"
 REJECT_ACTION = "approval.reject"
 
-HEADER_LIMIT = 150
-CONFIRM_TEXT_LIMIT = 300
 RESOURCE_NAME_LIMIT = 200
 REASON_LIMIT = 1000
-
-_MENTION = re.compile(r"(<@[A-Z0-9_]+>)")
 
 # The header says where the request stands, in words a reader takes in at a glance.
 _TITLES = {
@@ -62,7 +58,7 @@ def approval_request(payload: Payload) -> RenderedMessage:
     """The request message (also each of its edits): what goes, who asked and why, buttons or the decision."""
     pending = bool(payload.get("pending"))
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_cut(_title(payload), HEADER_LIMIT), emoji=True)),
+        header(_title(payload)),
         section(_what_section(payload)),
         section(_who_section(payload, pending)),
     ]
@@ -70,15 +66,14 @@ def approval_request(payload: Payload) -> RenderedMessage:
         blocks.append(_buttons(payload))
         blocks.append(context(_waiting_line(payload)))
     else:
-        blocks.append(context(_keep_mentions(str(payload.get("decision") or "This request is closed."))))
+        blocks.append(context(keep_mentions(str(payload.get("decision") or "This request is closed."))))
     return RenderedMessage(text=_fallback(payload, pending), blocks=tuple(to_dicts(blocks)))
 
 
 def approval_progress(payload: Payload) -> RenderedMessage:
     """A reply in the request's thread: deleting…, done, or what went wrong in plain words."""
-    text = _keep_mentions(str(payload.get("text") or ""))
     emoji = _PROGRESS_EMOJI.get(str(payload.get("stage") or ""), ":information_source:")
-    return RenderedMessage(text=_cut(text, SECTION_LIMIT), blocks=tuple(to_dicts([section(f"{emoji} {text}")])))
+    return thread_reply(emoji, str(payload.get("text") or ""))
 
 
 # kind → renderer, for BlockKitRenderer's table
@@ -104,7 +99,7 @@ def _title(payload: Payload) -> str:
 
 
 def _what_section(payload: Payload) -> str:
-    what = _keep_mentions(str(payload.get("what") or _target_words(payload)))
+    what = keep_mentions(str(payload.get("what") or _target_words(payload)))
     head = f"*Deletes:* {what} (request #{payload.get('request_id')})"
     resources = [escape(str(item), RESOURCE_NAME_LIMIT) for item in payload.get("resources") or []]
     details = payload.get("details") or {}
@@ -118,40 +113,24 @@ def _what_section(payload: Payload) -> str:
     return "\n".join(line for line in (heading, listed, tail) if line)
 
 
-def listed_within(items: Sequence[str], limit: int) -> str:
-    """Bullet lines for `items`, as many as fit in `limit` characters, then "…and N more" for the rest."""
-    lines: list[str] = []
-    used = 0
-    for index, item in enumerate(items):
-        line = f"• {item}"
-        left = len(items) - index - 1
-        # Room for this line, and for the "…and N more" line should any item after it not fit.
-        reserve = len(f"\n…and {left} more") if left else 0
-        if used + len(line) + 1 + reserve > limit:
-            lines.append(f"…and {len(items) - index} more")
-            break
-        lines.append(line)
-        used += len(line) + 1
-    return "\n".join(lines)
-
-
 def _who_section(payload: Payload, pending: bool) -> str:
     reason = payload.get("reason")
+    asked_at = when(stored_time(payload.get("created_at")))
     lines = [
-        f"*Asked by:* {mention(payload.get('requester')) or 'someone'} · {when(_time(payload.get('created_at')))}",
+        f"*Asked by:* {mention(payload.get('requester')) or 'someone'} · {asked_at}",
         f"*Reason:* {escape(str(reason), REASON_LIMIT) if reason else '_none given_'}",
     ]
     if pending:
-        lines.append(f"*Expires:* {when(_time(payload.get('expires_at')))}")
+        lines.append(f"*Expires:* {when(stored_time(payload.get('expires_at')))}")
         needed = _needed(payload)
-        lines.append(f"*Needs:* {_count(needed, 'approval')} from someone other than the requester")
+        lines.append(f"*Needs:* {plural(needed, 'approval')} from someone other than the requester")
     return "\n".join(lines)
 
 
 def _buttons(payload: Payload) -> ActionsBlock:
     request_id = str(payload.get("request_id"))
     resources = len(payload.get("resources") or [])
-    also = f" and the {_count(resources, 'resource')} listed with it" if resources else ""
+    also = f" and the {plural(resources, 'resource')} listed with it" if resources else ""
     deletes = f"deletes {_target_words(payload)}{also}. It cannot be undone."
     warning = f"This {deletes}" if _needed(payload) == 1 else f"Once enough people approve, this {deletes}"
     approve = ButtonElement(
@@ -159,13 +138,7 @@ def _buttons(payload: Payload) -> ActionsBlock:
         action_id=APPROVE_ACTION,
         value=request_id,
         style="primary",
-        confirm=ConfirmObject(
-            title=PlainTextObject(text="Approve this deletion?"),
-            text=PlainTextObject(text=_cut(warning, CONFIRM_TEXT_LIMIT)),
-            confirm=PlainTextObject(text="Yes, approve"),
-            deny=PlainTextObject(text="Cancel"),
-            style="danger",
-        ),
+        confirm=confirm_dialog("Approve this deletion?", warning, "Yes, approve"),
     )
     reject = ButtonElement(
         text=PlainTextObject(text="Reject"), action_id=REJECT_ACTION, value=request_id, style="danger"
@@ -177,10 +150,10 @@ def _waiting_line(payload: Payload) -> str:
     needed = _needed(payload)
     approvers = [str(a.get("user")) for a in payload.get("approvals") or [] if isinstance(a, Mapping)]
     if not approvers:
-        return f"Waiting for {_count(needed, 'approval')}."
+        return f"Waiting for {plural(needed, 'approval')}."
     left = max(needed - len(approvers), 0)
     names = ", ".join(mention(user) for user in approvers)
-    return f"Approved so far by {names} ({len(approvers)} of {needed}); waiting for {_count(left, 'more approval')}."
+    return f"Approved so far by {names} ({len(approvers)} of {needed}); waiting for {plural(left, 'more approval')}."
 
 
 def _fallback(payload: Payload, pending: bool) -> str:
@@ -191,37 +164,12 @@ def _fallback(payload: Payload, pending: bool) -> str:
         who = mention(payload.get("requester")) or "someone"
         return f"Approval needed: delete {what} ({request}), asked by {who}. Approve or reject it here."
     decision = str(payload.get("decision") or "closed")
-    return _cut(f"{_title(payload)} ({request}): {decision}", SECTION_LIMIT)
+    return cut(f"{_title(payload)} ({request}): {decision}", SECTION_LIMIT)
 
 
 # ------------------------------------------------------------------------------------------------ words
 
 
-def _keep_mentions(text: str) -> str:
-    """Escape Slack's control characters (an Azure error may hold `<…>`) but keep user mentions working."""
-    return "".join(
-        part if _MENTION.fullmatch(part) else escape(part, len(part)) for part in _MENTION.split(text)
-    )
-
-
 def _needed(payload: Payload) -> int:
     value = payload.get("needed")
     return value if isinstance(value, int) and value > 0 else 1
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _time(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    except ValueError:
-        return None
-    if not isinstance(moment, datetime):
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # the store keeps UTC

@@ -11,21 +11,13 @@ rule), far inside Slack's 2,000-character limit on values.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ConfirmObject,
-    HeaderBlock,
-    PlainTextObject,
-)
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject, PlainTextObject
 
-from commands.blocks import MAX_BLOCKS, SECTION_LIMIT, context, mention, section, to_dicts, when
+from bot.blocks.common import confirm_dialog, header, plural, stored_time, thread_reply
+from commands.blocks import MAX_BLOCKS, SECTION_LIMIT, context, cut, mention, section, to_dicts, when
 from commands.text import escape
 from services.chat import RenderedMessage
 from services.reminder_models import KIND_PROGRESS, KIND_REMINDER
@@ -38,13 +30,10 @@ SNOOZE_BUTTON = "reminder.snooze"
 KEEP_BUTTON = "reminder.keep"
 REMINDER_BUTTONS = (STOP_BUTTON, SNOOZE_BUTTON, KEEP_BUTTON)
 
-HEADER_LIMIT = 150
-CONFIRM_TEXT_LIMIT = 300
 # Header, summary, "…and N more", snoozed note, footer: what is left of 50 blocks holds two per compute.
 _FIXED_BLOCKS = 5
 MAX_LISTED = (MAX_BLOCKS - _FIXED_BLOCKS) // 2
 
-_MENTION = re.compile(r"(<@[A-Z0-9_]+>)")
 _PROGRESS_EMOJI = {"stop-started": ":hourglass_flowing_sand:", "stop-finished": ":octagonal_sign:"}
 _NOTE_EMOJI = {"snooze": ":zzz:", "keep": ":pushpin:"}
 
@@ -75,7 +64,7 @@ def reminder_message(payload: Payload) -> RenderedMessage:
     more = _count_of(payload.get("more")) + len(items) - len(listed)
     reminder_id = _count_of(payload.get("reminder_id"))
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_cut(_title(payload), HEADER_LIMIT), emoji=True)),
+        header(_title(payload)),
         section(_summary(payload, items)),
     ]
     for index, item in enumerate(listed):
@@ -90,7 +79,7 @@ def reminder_message(payload: Payload) -> RenderedMessage:
         )
     snoozed = _count_of(payload.get("snoozed"))
     if snoozed:
-        note = f"{_plural(snoozed, 'snoozed compute')} not listed (`/aml remind status` shows snoozes)."
+        note = f"{plural(snoozed, 'snoozed compute')} not listed (`/aml remind status` shows snoozes)."
         blocks.append(context(note))
     blocks.append(context(_footer(payload)))
     return RenderedMessage(text=_fallback(payload, items), blocks=tuple(to_dicts(blocks)))
@@ -98,10 +87,9 @@ def reminder_message(payload: Payload) -> RenderedMessage:
 
 def reminder_progress(payload: Payload) -> RenderedMessage:
     """A reply in the reminder's thread: a stop started or finished, a compute snoozed or kept."""
-    text = _keep_mentions(str(payload.get("text") or ""))
     stage = str(payload.get("stage") or "")
     emoji = _PROGRESS_EMOJI.get(stage) or _NOTE_EMOJI.get(stage.split(":", 1)[0], ":information_source:")
-    return RenderedMessage(text=_cut(text, SECTION_LIMIT), blocks=tuple(to_dicts([section(f"{emoji} {text}")])))
+    return thread_reply(emoji, str(payload.get("text") or ""))
 
 
 # kind → renderer, for BlockKitRenderer's table
@@ -122,7 +110,7 @@ def item_text(item: Payload) -> str:
         what.append(escape(str(item["size"]), 64))
     if item.get("kind") == "cluster":
         nodes = _count_of(item.get("nodes"))
-        what.append(f"{_plural(nodes, 'node')} (min {_count_of(item.get('min_nodes'))})")
+        what.append(f"{plural(nodes, 'node')} (min {_count_of(item.get('min_nodes'))})")
         if item.get("tier") == "low_priority":
             what.append("low priority")
     creator = mention(item.get("creator_slack_id"))
@@ -151,7 +139,7 @@ def _jobs_line(item: Payload) -> str:
     running = _count_of(running)
     if not running and not queued:
         return "No jobs running on it"
-    words = [f"{_plural(running, 'job')} running"] if running else ["no jobs running"]
+    words = [f"{plural(running, 'job')} running"] if running else ["no jobs running"]
     if queued:
         words.append(f"{queued} queued")
     names = [f"`{escape(str(n), 80)}`" for n in item.get("job_names") or []]
@@ -179,15 +167,9 @@ def _buttons(reminder_id: int, index: int, item: Payload, payload: Payload) -> A
 def _stop_confirm(item: Payload) -> ConfirmObject:
     name = str(item.get("name") or "this compute")
     busy = _count_of(item.get("jobs_running"))
-    jobs = f" {_plural(busy, 'job')} {'is' if busy == 1 else 'are'} running on it." if busy else ""
+    jobs = f" {plural(busy, 'job')} {'is' if busy == 1 else 'are'} running on it." if busy else ""
     text = f"Stopping {name} ends open notebook and terminal sessions; files on its disk are kept.{jobs}"
-    return ConfirmObject(
-        title=PlainTextObject(text="Stop this compute?"),
-        text=PlainTextObject(text=_cut(text, CONFIRM_TEXT_LIMIT)),
-        confirm=PlainTextObject(text="Yes, stop it"),
-        deny=PlainTextObject(text="Cancel"),
-        style="danger",
-    )
+    return confirm_dialog("Stop this compute?", text, "Yes, stop it")
 
 
 def _title(payload: Payload) -> str:
@@ -208,13 +190,13 @@ def _summary(payload: Payload, items: Sequence[Payload]) -> str:
     cost = f" ({', '.join(totals)})" if totals else ""
     verb = "is" if count == 1 else "are"
     return (
-        f"{_plural(count, 'compute')} {verb} running and costing money{cost}. "
+        f"{plural(count, 'compute')} {verb} running and costing money{cost}. "
         "Stop what nobody needs; snooze or keep what someone still uses."
     )
 
 
 def _footer(payload: Payload) -> str:
-    swept = when(_time(payload.get("swept_at")))
+    swept = when(stored_time(payload.get("swept_at")))
     return (
         f"Checked {swept}. Costs are estimates: hourly price × nodes × time running. "
         "`/aml remind snooze NAME 2h` snoozes from the keyboard; `/aml remind status` shows the schedule."
@@ -230,35 +212,12 @@ def _fallback(payload: Payload, items: Sequence[Payload]) -> str:
     rest = count - len(names)
     listed = ", ".join(names) + (f" and {rest} more" if rest > 0 else "")
     mentions = " ".join(mention(str(u)) for u in payload.get("mentions") or [] if u)
-    text = f"{_plural(count, 'compute')} running and costing money{cost}: {listed}."
-    return _cut(f"{text} {mentions}".strip(), SECTION_LIMIT)
+    text = f"{plural(count, 'compute')} running and costing money{cost}: {listed}."
+    return cut(f"{text} {mentions}".strip(), SECTION_LIMIT)
 
 
 # ------------------------------------------------------------------------------------------------ words
 
 
-def _keep_mentions(text: str) -> str:
-    """Escape Slack's control characters (an Azure error may hold `<…>`) but keep user mentions working."""
-    return "".join(part if _MENTION.fullmatch(part) else escape(part, len(part)) for part in _MENTION.split(text))
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _count_of(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _time(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    except ValueError:
-        return None
-    if not isinstance(moment, datetime):
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -8,21 +8,18 @@ outbox (`approval.status`); this listener only tells the clicker, ephemerally, w
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
-from slack_bolt import Ack, App, BoltRequest, Respond
-from slack_sdk import WebClient
+from slack_bolt import App
 
 from bot.blocks.approvals import APPROVE_ACTION, REJECT_ACTION
 from bot.deliveries import RecentDeliveries
-from bot.work import PoolFull, WorkPool
+from bot.listeners.clicks import Answer, claimed, failure_reference, register_buttons, wake_delivery
+from bot.listeners.clicks import Click as ButtonClick
+from bot.work import WorkPool
 from services.approvals import ApprovalService, DecisionOutcome
 from services.container import Services
-from services.deliveries import DeliveryLedger
-from services.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -41,38 +38,10 @@ BAD_VALUE = (
 
 
 @dataclass(frozen=True)
-class Click:
-    """One click on Approve or Reject, as Slack delivered it (a `block_actions` payload)."""
+class Click(ButtonClick):
+    """One click on Approve or Reject: `Click.from_body(body, approve=…)` (the listener knows which button)."""
 
     approve: bool
-    value: str
-    user_id: str
-    channel_id: str | None
-    trigger_id: str | None
-    action_ts: str | None
-    response_url: str | None
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any], *, approve: bool) -> Click:
-        action = next(iter(body.get("actions") or []), None) or {}
-        channel = body.get("channel") or {}
-        container = body.get("container") or {}
-        return cls(
-            approve=approve,
-            value=str(action.get("value") or ""),
-            user_id=str((body.get("user") or {}).get("id") or ""),
-            channel_id=channel.get("id") or container.get("channel_id"),
-            trigger_id=body.get("trigger_id"),
-            action_ts=action.get("action_ts"),
-            response_url=body.get("response_url"),
-        )
-
-    @property
-    def delivery_key(self) -> str | None:
-        """What a Slack retry of this very click shares with it (a second click has a new trigger id)."""
-        if self.trigger_id:
-            return self.trigger_id
-        return f"click:{self.user_id}:{self.action_ts}" if self.action_ts else None
 
     @property
     def request_id(self) -> int | None:
@@ -81,30 +50,23 @@ class Click:
 
 
 def register(app: App, *, services: Services, pool: WorkPool, deliveries: RecentDeliveries) -> None:
-    for action_id, approve in ((APPROVE_ACTION, True), (REJECT_ACTION, False)):
-        app.action(action_id)(_listener(approve, services, pool, deliveries))
+    parsers = {
+        APPROVE_ACTION: partial(Click.from_body, approve=True),
+        REJECT_ACTION: partial(Click.from_body, approve=False),
+    }
+    # The decision (and maybe the deletion) runs in the pool.
+    register_buttons(
+        app,
+        parsers,
+        lambda click, answer: decide_and_answer(click, services, answer),
+        pool=pool,
+        deliveries=deliveries,
+        busy=BUSY,
+        kind="approval",
+    )
 
 
-def _listener(
-    approve: bool, services: Services, pool: WorkPool, deliveries: RecentDeliveries
-) -> Callable[..., None]:
-    def handle_approval_click(
-        ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, request: BoltRequest
-    ) -> None:
-        ack()  # nothing slow before this: the decision (and maybe the deletion) runs in the pool
-        click = Click.from_body(body, approve=approve)
-        if not _first_delivery(request, click, deliveries):
-            return  # Slack retried a click this process already handles; its answer is on its way
-        answer = _Answer(click, respond, client)
-        try:
-            pool.submit(lambda: decide_and_answer(click, services, answer))
-        except PoolFull:
-            answer(BUSY)
-
-    return handle_approval_click
-
-
-def decide_and_answer(click: Click, services: Services, answer: Callable[[str], None]) -> None:
+def decide_and_answer(click: Click, services: Services, answer: Answer) -> None:
     """Record the click with the approval service and tell the clicker what it did."""
     approvals = services.approvals
     if approvals is None:
@@ -115,20 +77,19 @@ def decide_and_answer(click: Click, services: Services, answer: Callable[[str], 
         logger.warning("approval click with a value that is no request id: %r", click.value[:100])
         answer(BAD_VALUE)
         return
-    if not _claimed(services.deliveries, click):
+    if not claimed(services.deliveries, click):
         return  # Slack's retry reached another process first: it answers there
     try:
         # Not executed here: the clicker hears at once; the deletion's progress and result go in the thread.
         decision = approvals.decide(request_id, click.user_id, click.channel_id, click.approve, execute=False)
     except Exception:
-        reference = uuid.uuid4().hex[:8]
-        logger.exception("approval click on request #%s failed (ref %s)", request_id, reference)
+        reference = failure_reference(logger, "approval click on request #%s failed", request_id)
         answer(
             f"Something went wrong on my side while recording your click (ref `{reference}`). "
             "Look at the request message: if it still shows the buttons, click again in a minute."
         )
         return
-    _wake_delivery(services)
+    wake_delivery(services)  # the request message's edit and thread replies are queued
     answer(decision.message)
     if decision.outcome is DecisionOutcome.APPROVED:
         run_deletion(approvals, request_id, services)
@@ -142,52 +103,4 @@ def run_deletion(approvals: ApprovalService, request_id: int, services: Services
         # The claim's lease lapses and the sweep reports the request as interrupted in its thread.
         logger.exception("approval request #%s: the deletion could not be run or recorded", request_id)
     finally:
-        _wake_delivery(services)
-
-
-def _wake_delivery(services: Services) -> None:
-    """The request message's edit and thread replies are queued: send them now rather than at the next poll."""
-    if services.delivery is not None:
-        services.delivery.wake()
-
-
-class _Answer:
-    """Tells the clicker something only they see: through the click's response_url, as Slack intends."""
-
-    def __init__(self, click: Click, respond: Respond, client: WebClient) -> None:
-        self.click = click
-        self.respond = respond
-        self.client = client
-
-    def __call__(self, text: str) -> None:
-        text = redact(text)
-        try:
-            if self.click.response_url:
-                response = self.respond(text=text, response_type="ephemeral", replace_original=False)
-                if response.status_code != 200:
-                    logger.warning("Slack refused the answer to a click: %s %s", response.status_code, response.body)
-            elif self.click.channel_id:
-                self.client.chat_postEphemeral(channel=self.click.channel_id, user=self.click.user_id, text=text)
-        except Exception:
-            logger.warning("could not answer %s's approval click", self.click.user_id, exc_info=True)
-
-
-def _first_delivery(request: BoltRequest, click: Click, deliveries: RecentDeliveries) -> bool:
-    key = click.delivery_key
-    if key is not None:
-        return deliveries.claim(key)
-    # Without a key a retry cannot be matched to its first delivery; the service would refuse a second vote
-    # anyway, but the clicker should not get two answers.
-    return not request.headers.get("x-slack-retry-num")
-
-
-def _claimed(ledger: DeliveryLedger | None, click: Click) -> bool:
-    """Whether this process handles the click; a store that cannot answer must not cost the person their click."""
-    key = click.delivery_key
-    if ledger is None or key is None:
-        return True
-    try:
-        return ledger.claim(key)
-    except Exception:
-        logger.warning("could not record delivery %s; handling it anyway", key, exc_info=True)
-        return True
+        wake_delivery(services)
