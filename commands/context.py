@@ -22,6 +22,11 @@ class Invocation:
     trigger_id: str | None = None
     command: str = "/aml"
 
+    @property
+    def delivery_key(self) -> str | None:
+        """What identifies this delivery across Slack's retries of it."""
+        return self.trigger_id
+
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Invocation:
         return cls(

@@ -32,6 +32,7 @@ from bot.blocks.approvals import APPROVE_ACTION, REJECT_ACTION
 from bot.blocks.home import home_view
 from bot.deliveries import RecentDeliveries
 from bot.listeners.approval_actions import BUSY, Click, decide_and_answer
+from bot.listeners.clicks import first_delivery
 from bot.work import PoolFull, WorkPool
 from services.container import Services
 from services.home import HomeService
@@ -241,9 +242,7 @@ def _click_listener(
         ack()  # nothing slow before this: the decision (and maybe the deletion) runs in the pool
         tab.client = client
         click = Click.from_body(body, approve=approve)
-        key = click.delivery_key
-        first = deliveries.claim(key) if key is not None else not request.headers.get("x-slack-retry-num")
-        if not first:
+        if not first_delivery(request, click, deliveries):
             return  # Slack retried a click this process already handles
         try:
             pool.submit(lambda: tab.decide(click, services))

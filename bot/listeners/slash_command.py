@@ -18,11 +18,11 @@ from bot.command_worker import (
     request_of,
 )
 from bot.deliveries import RecentDeliveries
+from bot.listeners.clicks import claimed, first_delivery
 from bot.work import PoolFull, WorkPool
 from commands.context import Invocation, Reply
 from commands.router import Dispatch, Router
 from services.command_queue import CommandRequest, QueueUnavailable
-from services.deliveries import DeliveryLedger
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def register(
         ack: Ack, body: dict[str, Any], respond: Respond, request: BoltRequest, client: WebClient
     ) -> None:
         invocation = Invocation.from_payload(body)
-        if not _first_delivery(request, invocation, deliveries):
+        if not first_delivery(request, invocation, deliveries):
             ack()  # Slack retried a delivery we already handle; its answer is on its way.
             return
         opened = open_form(invocation, client) if open_form is not None else None
@@ -80,7 +80,7 @@ def register(
                 logger.warning("could not queue a command (%s); running it in this process", err)
 
         def run_and_reply() -> None:
-            if not _claimed(ledger, invocation):
+            if not claimed(ledger, invocation):
                 return  # Slack's retry reached another process first: the work runs there
             reply = work()
             if reply.text or reply.blocks:  # an empty reply: the work speaks in the channel itself
@@ -112,25 +112,6 @@ def _record_after_ack(pool: WorkPool, dispatch: Dispatch) -> None:
         pool.submit(dispatch.audit)
     except PoolFull:
         logger.warning("work pool full: a command's audit row was not written")
-
-
-def _claimed(ledger: DeliveryLedger | None, invocation: Invocation) -> bool:
-    """Whether this process runs the work; a store that cannot answer must not cost the person their reply."""
-    if ledger is None or not invocation.trigger_id:
-        return True
-    try:
-        return ledger.claim(invocation.trigger_id)
-    except Exception:
-        logger.warning("could not record delivery %s; running it anyway", invocation.trigger_id, exc_info=True)
-        return True
-
-
-def _first_delivery(request: BoltRequest, invocation: Invocation, deliveries: RecentDeliveries) -> bool:
-    retried = bool(request.headers.get("x-slack-retry-num"))
-    if invocation.trigger_id:
-        return deliveries.claim(invocation.trigger_id)
-    # Without a trigger id a retry cannot be matched to its first delivery: running it again risks doubles.
-    return not retried
 
 
 _payload = reply_payload  # the ack and respond() bodies: redacted like every reply

@@ -195,7 +195,9 @@ def test_a_full_pool_refuses_plainly_and_accepts_nothing(
     running = start_bot(
         table=train.table(), services=Services(command_queue=queue), work_threads="1", work_queue_limit="1"
     )
-    accepted = [running.driver.slash("train") for _ in range(2)]
+    accepted = [running.driver.slash("train")]
+    assert train.started.wait(TIMEOUT)  # the one thread is busy (so the worker loop hands it nothing more)
+    accepted.append(running.driver.slash("train"))  # waits in the pool's queue of one
     refused = running.driver.slash("train")
     body = refused.json()
     assert body is not None and "too much work queued" in body["text"]
