@@ -61,8 +61,9 @@ class Variant:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def variants(work_seconds: float, work_threads: int) -> dict[str, Variant]:
+def variants(work_seconds: float, work_threads: int, database_url: str | None = None) -> dict[str, Variant]:
     work = ("--work-seconds", f"{work_seconds:g}")
+    store = {"AMLBOT_DATABASE_URL": database_url} if database_url else {}
     return {
         "ours": Variant(
             "ours",
@@ -71,7 +72,11 @@ def variants(work_seconds: float, work_threads: int) -> dict[str, Variant]:
             f"{work_seconds:g} s jobs drain quickly; ack latency is what is measured)",
             ("ours", *work),
             # `bench sleep` is not a real command, so it has no default role: grant it to everyone.
-            {"AMLBOT_WORK_THREADS": str(work_threads), "AMLBOT_PERMISSIONS": '{"actions": {"bench.sleep": "viewer"}}'},
+            {
+                "AMLBOT_WORK_THREADS": str(work_threads),
+                "AMLBOT_PERMISSIONS": '{"actions": {"bench.sleep": "viewer"}}',
+                **store,
+            },
         ),
         "lazy": Variant(
             "lazy",
@@ -499,6 +504,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--work-threads", type=int, default=200, help="AMLBOT_WORK_THREADS for aml-bot (default 200)")
     parser.add_argument(
+        "--database-url",
+        help="AMLBOT_DATABASE_URL for aml-bot, already migrated (default: SQLite in a fresh data dir)",
+    )
+    parser.add_argument(
         "--send-budget",
         type=float,
         default=300.0,
@@ -511,7 +520,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds to wait for results after sending (default 120)",
     )
     args = parser.parse_args(argv)
-    known = variants(args.work_seconds, args.work_threads)
+    known = variants(args.work_seconds, args.work_threads, args.database_url)
     args.variant_keys = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in args.variant_keys if v not in known]
     if unknown or not args.variant_keys:
@@ -531,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     logs = Path(tempfile.mkdtemp(prefix="aml-bot-bench."))
     progress(f"server logs in {logs}")
-    known = variants(args.work_seconds, args.work_threads)
+    known = variants(args.work_seconds, args.work_threads, args.database_url)
     outcomes: list[Outcome] = []
     try:
         for key in args.variant_keys:
