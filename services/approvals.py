@@ -25,7 +25,10 @@ check. If that run was in fact still alive and finishes later, its real result i
 Messages go through the outbox in the same transaction as the state change: the request is posted
 (`approval.request`, creates_ref "approval:<id>"); every change edits it (`approval.status`: the buttons are
 replaced by the decision, who and when); progress, result and failure are replies in its thread
-(`approval.progress`). Each payload is a snapshot with a plain-words `text` the renderer can fall back to.
+(`approval.progress`).
+
+Modules: approval_models (states, requests, votes, outcomes), approval_texts (payloads and the words people see).
+Their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -33,186 +36,79 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from services.approval_models import (
+    TARGET_NOUNS,
+    A,
+    ApprovalRequest,
+    ApprovalState,
+    D,
+    Decision,
+    DecisionOutcome,
+    E,
+    Execution,
+    F,
+    P,
+    R,
+    SweepReport,
+    Vote,
+    X,
+    message_ref,
+)
+from services.approval_texts import (
+    KIND_PROGRESS,
+    KIND_REQUEST,
+    KIND_STATUS,
+    audit_details,
+    closed_message,
+    counted,
+    decision_text,
+    mentions,
+    plain_error,
+    request_payload,
+    when,
+)
 from services.audit import APPROVAL_DECISION, APPROVAL_REQUEST, AZURE_MUTATION, AuditLog
 from services.errors import Forbidden, InvalidInput, ServiceError
 from services.heartbeat import Heartbeat
 from services.leader import unfenced
 from services.outbox import Outbox, jsonable
-from services.rbac import (
-    COMPUTE_DELETE,
-    STORAGE_DELETE,
-    TEARDOWN_RG,
-    TEARDOWN_WORKSPACE,
-    Authorizer,
-    approve_action,
-)
+from services.rbac import Authorizer, approve_action
 from services.store.approvals_tables import approval_requests, approval_votes
 from services.store.clock import Clock, utc_now
 from services.store.sql import insert_ignore
 
+__all__ = [
+    "DEFAULT_TTL",
+    "KIND_PROGRESS",
+    "KIND_REQUEST",
+    "KIND_STATUS",
+    "TARGET_NOUNS",
+    "ApprovalRequest",
+    "ApprovalService",
+    "ApprovalState",
+    "Decision",
+    "DecisionOutcome",
+    "Execution",
+    "Executor",
+    "SweepReport",
+    "Vote",
+    "closed_message",
+    "decision_text",
+    "message_ref",
+    "plain_error",
+    "request_payload",
+]
+
 log = logging.getLogger(__name__)
 Method = TypeVar("Method", bound=Callable[..., Any])
 
-KIND_REQUEST = "approval.request"  # the request, with Approve / Reject buttons while pending
-KIND_STATUS = "approval.status"  # an edit of the request message (same payload shape as KIND_REQUEST)
-KIND_PROGRESS = "approval.progress"  # a reply in the request's thread: {request_id, stage, text}
-
 DEFAULT_TTL = timedelta(hours=24)
-
-
-class ApprovalState(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    EXECUTING = "executing"
-    DONE = "done"
-    FAILED = "failed"
-
-
-P, A, R, E, X, D, F = (
-    ApprovalState.PENDING,
-    ApprovalState.APPROVED,
-    ApprovalState.REJECTED,
-    ApprovalState.EXPIRED,
-    ApprovalState.EXECUTING,
-    ApprovalState.DONE,
-    ApprovalState.FAILED,
-)
-
-# What each action deletes, in words: "workspace `ws1`".
-TARGET_NOUNS: Mapping[str, str] = {
-    TEARDOWN_WORKSPACE: "workspace",
-    TEARDOWN_RG: "resource group",
-    COMPUTE_DELETE: "compute",
-    STORAGE_DELETE: "storage account",
-}
-
-
-def message_ref(request_id: int) -> str:
-    """The outbox ref of a request's message (its thread holds progress and results)."""
-    return f"approval:{request_id}"
-
-
-@dataclass(frozen=True)
-class Vote:
-    user: str
-    approve: bool
-    role: str
-    channel: str | None
-    at: datetime
-
-
-@dataclass(frozen=True)
-class ApprovalRequest:
-    id: int
-    action: str
-    target: str
-    details: Mapping[str, Any]
-    requester: str
-    channel: str
-    reason: str | None
-    needed: int
-    state: ApprovalState
-    version: int
-    created_at: datetime
-    expires_at: datetime
-    decided_at: datetime | None
-    decided_by: str | None
-    exec_token: str | None
-    exec_started_at: datetime | None
-    lease_until: datetime | None
-    finished_at: datetime | None
-    result: str | None
-    error: str | None
-    votes: tuple[Vote, ...] = ()
-
-    @classmethod
-    def from_row(cls, row: Row[Any], votes: Sequence[Vote] = ()) -> ApprovalRequest:
-        m = dict(row._mapping)
-        m["state"] = ApprovalState(m["state"])
-        m["details"] = m["details"] or {}
-        names = [n for n in cls.__dataclass_fields__ if n != "votes"]
-        return cls(**{n: m[n] for n in names}, votes=tuple(votes))
-
-    @property
-    def ref(self) -> str:
-        return message_ref(self.id)
-
-    @property
-    def is_pending(self) -> bool:
-        return self.state is P
-
-    @property
-    def approvers(self) -> tuple[str, ...]:
-        return tuple(v.user for v in self.votes if v.approve)
-
-    @property
-    def rejecters(self) -> tuple[str, ...]:
-        return tuple(v.user for v in self.votes if not v.approve)
-
-    @property
-    def what(self) -> str:
-        """What is deleted, in words: workspace `ws1`."""
-        return f"{TARGET_NOUNS.get(self.action, self.action)} `{self.target}`"
-
-
-@dataclass(frozen=True)
-class Execution:
-    """The one run of a request's executor."""
-
-    request_id: int
-    state: ApprovalState  # DONE or FAILED
-    result: str | None
-    error: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.state is D
-
-
-class DecisionOutcome(StrEnum):
-    RECORDED = "recorded"  # an approval counted; more are needed
-    APPROVED = "approved"  # the last approval needed: the request is approved (and executed, see `execution`)
-    REJECTED = "rejected"  # rejected (or withdrawn by the requester): closed, nothing deleted
-    CLOSED = "closed"  # the request was already closed, or has just expired: nothing changed
-    ALREADY_VOTED = "already_voted"  # this person decided before: nothing changed
-    SELF_APPROVAL = "self_approval"  # the requester cannot approve their own request: nothing changed
-    FORBIDDEN = "forbidden"  # the clicker lacks the role: nothing changed (the message names role and holders)
-    NOT_FOUND = "not_found"
-
-
-_CHANGED = frozenset({DecisionOutcome.RECORDED, DecisionOutcome.APPROVED, DecisionOutcome.REJECTED})
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What a click did; `message` is the plain-words answer for the clicker (the bot sends it ephemerally)."""
-
-    outcome: DecisionOutcome
-    message: str
-    request: ApprovalRequest | None
-    execution: Execution | None = None
-
-    @property
-    def changed(self) -> bool:
-        return self.outcome in _CHANGED
-
-
-@dataclass(frozen=True)
-class SweepReport:
-    expired: int = 0
-    resumed: int = 0  # approved requests claimed and run after their decider died
-    interrupted: int = 0  # executions whose lease lapsed: closed as failed, not run again
-
 
 Executor = Callable[[ApprovalRequest], str]
 
@@ -359,7 +255,7 @@ class ApprovalService:
                 channel,
                 f"asked to delete {req.what}" + (f": {reason}" if reason else ""),
                 "pending",
-                _audit_details(req),
+                audit_details(req),
                 conn=conn,
             )
         return req
@@ -427,7 +323,7 @@ class ApprovalService:
             ):
                 outcome = DecisionOutcome.ALREADY_VOTED
                 message = "You already approved this request"  # a rejection would have closed it
-                message += f"; it is waiting for {_count(req.needed - len(req.approvers), 'more approval')}."
+                message += f"; it is waiting for {counted(req.needed - len(req.approvers), 'more approval')}."
             elif not approve:
                 req = self._move(conn, req, P, R, decided_at=now, decided_by=user)
                 self._announce(conn, req)
@@ -451,7 +347,7 @@ class ApprovalService:
                     outcome = DecisionOutcome.RECORDED
                     message = (
                         f"Your approval is recorded ({approvals} of {req.needed}); "
-                        f"waiting for {_count(req.needed - approvals, 'more approval')}."
+                        f"waiting for {counted(req.needed - approvals, 'more approval')}."
                     )
                 else:
                     req = self._move(conn, req, P, A, decided_at=now, decided_by=user)
@@ -471,7 +367,7 @@ class ApprovalService:
                 channel,
                 f"{word} request #{req.id}: delete {req.what}",
                 audit_outcome,
-                {**_audit_details(req), "role": role.label},
+                {**audit_details(req), "role": role.label},
                 conn=conn,
             )
 
@@ -512,14 +408,14 @@ class ApprovalService:
             req = self._load(conn, request_id)
             assert req is not None
             self._announce(conn, req)
-            self._progress(conn, req, "executing", f"Approved by {_mentions(req.approvers)}. Deleting {req.what}…")
+            self._progress(conn, req, "executing", f"Approved by {mentions(req.approvers)}. Deleting {req.what}…")
             self.audit.record(
                 AZURE_MUTATION,
                 req.requester,
                 req.channel,
                 f"delete {req.what}",
                 "started",
-                _audit_details(req),
+                audit_details(req),
                 conn=conn,
             )
 
@@ -577,7 +473,7 @@ class ApprovalService:
                 req.channel,
                 f"delete {req.what}",
                 state.value,
-                {**_audit_details(done), "result": result, "error": error},
+                {**audit_details(done), "result": result, "error": error},
                 conn=conn,
             )
         return Execution(req.id, state, result, error)
@@ -646,7 +542,7 @@ class ApprovalService:
                     continue  # finished, or its heartbeat came back meanwhile
                 error = (
                     f"interrupted: the bot stopped while deleting {req.what} "
-                    f"(started {_when(req.exec_started_at)}), so whether it was deleted is unknown"
+                    f"(started {when(req.exec_started_at)}), so whether it was deleted is unknown"
                 )
                 req = self._move(conn, req, X, F, finished_at=now, error=error)
                 self._announce(conn, req)
@@ -664,7 +560,7 @@ class ApprovalService:
                     req.channel,
                     f"delete {req.what}",
                     "interrupted",
-                    _audit_details(req),
+                    audit_details(req),
                     conn=conn,
                 )
                 reported += 1
@@ -719,7 +615,7 @@ class ApprovalService:
             req.channel,
             f"request #{req.id} to delete {req.what} expired",
             "expired",
-            _audit_details(req),
+            audit_details(req),
             conn=conn,
         )
         return req
@@ -763,113 +659,5 @@ class ApprovalService:
             channel,
             f"{word} request #{req.id}: delete {req.what}",
             outcome,
-            _audit_details(req),
+            audit_details(req),
         )
-
-
-def plain_error(err: BaseException) -> str:
-    if isinstance(err, ServiceError):
-        return str(err)
-    detail = str(err).strip()
-    return f"an unexpected error ({type(err).__name__}{': ' + detail if detail else ''})"
-
-
-def _when(at: datetime | None) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "an unknown time"
-
-
-def _mentions(users: Sequence[str]) -> str:
-    names = [f"<@{u}>" for u in users]
-    if not names:
-        return "nobody"
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _resource(item: Any) -> str:
-    if isinstance(item, Mapping):
-        kind, name = item.get("type"), item.get("name")
-        return f"{kind} `{name}`" if kind else f"`{name}`"
-    return str(item)
-
-
-def decision_text(req: ApprovalRequest) -> str:
-    """The line that replaces the buttons: who decided and when (or who approved so far)."""
-    if req.state is P:
-        if req.approvers:
-            return (
-                f"Approved by {_mentions(req.approvers)} so far ({len(req.approvers)} of {req.needed}); "
-                f"waiting for {_count(req.needed - len(req.approvers), 'more approval')}."
-            )
-        return f"Waiting for {_count(req.needed, 'approval')}."
-    approved = f"Approved by {_mentions(req.approvers)} at {_when(req.decided_at)}"
-    if req.state is A:
-        return approved + "."
-    if req.state is X:
-        return approved + "; deleting…"
-    if req.state is D:
-        return approved + f"; done {_when(req.finished_at)}."
-    if req.state is F:
-        return approved + f"; failed: {req.error}"
-    if req.state is R:
-        who = "Withdrawn by" if req.decided_by == req.requester else "Rejected by"
-        return f"{who} <@{req.decided_by}> at {_when(req.decided_at)}; nothing was deleted."
-    return f"Expired at {_when(req.decided_at)} without enough approvals; nothing was deleted."
-
-
-def closed_message(req: ApprovalRequest) -> str:
-    """The ephemeral answer to a click on a closed request."""
-    return f"This request is already closed. {decision_text(req)}"
-
-
-def request_payload(req: ApprovalRequest) -> dict[str, Any]:
-    """The snapshot the request message is drawn from: Approve/Reject buttons (value: `request_id`) while
-    `pending`, else `decision` in their place."""
-    resources = [_resource(item) for item in req.details.get("resources") or []]
-    lines = [f"Approval needed: delete {req.what} (request #{req.id})"]
-    if resources:
-        held = "everything in it" if req.action == TEARDOWN_RG else "with it"
-        lines.append(f"This also deletes, {held}: " + ", ".join(resources))
-    if req.details.get("keep_dependents"):
-        lines.append("Its dependent resources are kept.")
-    lines.append(f"Asked by <@{req.requester}>" + (f": {req.reason}" if req.reason else " (no reason given)"))
-    if req.is_pending:
-        lines.append(f"Expires {_when(req.expires_at)}. Needs {_count(req.needed, 'approval')} from someone else.")
-    lines.append(decision_text(req))
-    return {
-        "request_id": req.id,
-        "action": req.action,
-        "target": req.target,
-        "what": req.what,
-        "details": dict(req.details),
-        "resources": resources,
-        "requester": req.requester,
-        "reason": req.reason,
-        "needed": req.needed,
-        "state": req.state.value,
-        "pending": req.is_pending,
-        "created_at": req.created_at,
-        "expires_at": req.expires_at,
-        "approvals": [{"user": v.user, "at": v.at} for v in req.votes if v.approve],
-        "decided_by": req.decided_by,
-        "decided_at": req.decided_at,
-        "decision": None if req.is_pending else decision_text(req),
-        "result": req.result,
-        "error": req.error,
-        "text": "\n".join(lines),
-    }
-
-
-def _audit_details(req: ApprovalRequest) -> dict[str, Any]:
-    return {
-        "request_id": req.id,
-        "action": req.action,
-        "target": req.target,
-        "state": req.state.value,
-        "requester": req.requester,
-        "reason": req.reason,
-        "approvers": list(req.approvers),
-    }
