@@ -61,7 +61,8 @@ def _line(entry: AuditEntry) -> str:
     """One entry: when, who, where, what (escaped: it is what someone typed) and how it ended."""
     who = f"<@{entry.user}>" if entry.user else "the bot"
     where = f" in <#{entry.channel}>" if entry.channel else ""
-    return f"{entry.at:%Y-%m-%d %H:%M} UTC · {who}{where} · {entry.kind} `{escape(entry.text, 200)}` → {entry.outcome}"
+    text = escape(entry.text, 200).replace("`", "'")  # inside a code span: a backtick would end it early
+    return f"{entry.at:%Y-%m-%d %H:%M} UTC · {who}{where} · {entry.kind} `{text}` → {entry.outcome}"
 
 
 def _cut(text: str, limit: int = 3900) -> str:
