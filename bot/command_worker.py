@@ -177,6 +177,14 @@ class CommandRunner:
     def check(self, request: CommandRequest) -> str:
         return check_hint(self.router.table, request)
 
+    def retry_safe(self, request: CommandRequest) -> bool:
+        """Whether the command's subcommand may run again after a runner died in the middle of it."""
+        try:
+            words = tokenize(request.text)
+            return bool(words) and self.router.table.resolve(words)[0].retry_safe
+        except UserError:
+            return False
+
     def _execute(self, command: QueuedCommand) -> tuple[Reply, str]:
         request = command.request
         try:
@@ -225,7 +233,10 @@ class CommandWorker:
 
     def take_over(self) -> int:
         """Report commands whose runner died (never running them again); returns how many."""
-        return len(self.queue.take_over_lapsed(self.runner.owner, self.runner.poster.notify, check=self.runner.check))
+        taken = self.queue.take_over_lapsed(
+            self.runner.owner, self.runner.poster.notify, check=self.runner.check, retry_safe=self.runner.retry_safe
+        )
+        return len(taken)
 
     def start_queued(self) -> int:
         """Hand as many queued commands as there are idle threads to the pool; returns how many."""

@@ -15,9 +15,10 @@ SERVICES = ("jupyter", "vscode", "tensorboard")
 
 
 def register(table: CommandTable) -> None:
-    table.add("job", "submit", submit, arguments=_submit_arguments, slow=True)
-    table.add("job", "rerun", rerun, arguments=_rerun_arguments, slow=True)
-    table.add("job", "watch", watch, arguments=_watch_arguments, slow=True)
+    # The job's name, its placeholder and its watch all derive from the trigger id: running one again is safe.
+    table.add("job", "submit", submit, arguments=_submit_arguments, slow=True, retry_safe=True)
+    table.add("job", "rerun", rerun, arguments=_rerun_arguments, slow=True, retry_safe=True)
+    table.add("job", "watch", watch, arguments=_watch_arguments, slow=True, retry_safe=True)
 
 
 def _services(text: str) -> list[str]:

@@ -28,6 +28,8 @@ class Subcommand:
     # Slow work runs after the ack in the bot's work pool and its reply is posted afterwards.
     slow: bool = False
     available: bool = True
+    # Safe to run again after the process running it died (it names what it creates after the request's id).
+    retry_safe: bool = False
     command: str = "/aml"
     _parser: ArgumentParser | None = field(default=None, repr=False)
 
@@ -94,11 +96,12 @@ class CommandTable:
         arguments: ArgumentSpec | None = None,
         slow: bool = False,
         available: bool = True,
+        retry_safe: bool = False,
     ) -> Subcommand:
         entry = self._nouns.get(noun)
         if entry is None:
             raise KeyError(f"declare noun {noun!r} with CommandTable.noun() first")
-        sub = Subcommand(noun, verb, handler, arguments, slow, available, self.command)
+        sub = Subcommand(noun, verb, handler, arguments, slow, available, retry_safe, self.command)
         if verb is None:
             entry.bare = sub
         else:

@@ -119,6 +119,10 @@ class QueuedCommand:
 Notify = Callable[[CommandRequest, str], None]
 # The command a person should run to see where an interrupted command got to: `/aml job list`.
 CheckHint = Callable[[CommandRequest], str]
+# Whether a command may run again after its runner died mid-way (it would create nothing twice).
+RetrySafe = Callable[[CommandRequest], bool]
+# A retry-safe command runs at most this many times (a claim counts one attempt).
+RETRY_ATTEMPTS = 2
 
 
 class CommandQueue:
@@ -223,12 +227,17 @@ class CommandQueue:
         check: CheckHint | None = None,
         now: datetime | None = None,
         limit: int = 20,
+        retry_safe: RetrySafe | None = None,
     ) -> list[QueuedCommand]:
         """Close commands whose runner died as `interrupted` and tell each person once; returns those taken over.
 
-        They are never run again: a person checks (`check` names the command to do it with) and asks again.
+        They are never run again — a person checks (`check` names the command to do it with) and asks again —
+        except those `retry_safe` says may run twice (a job submit names its job after the request): they go
+        back to the queue, once; interrupted again, they are closed like the others.
         """
         now = now or self.clock()
+        if retry_safe is not None:
+            self._requeue_retry_safe(retry_safe, now, limit)
         cq = command_queue
         held = (cq.c.state.in_((RUNNING, INTERRUPTED)), cq.c.lease_until < now)
         take = (
@@ -257,6 +266,23 @@ class CommandQueue:
                 outcome = f"{INTERRUPTED}; notice undelivered: {reason}"[:500]
             self._settle_notice(command.id, owner, outcome)
         return taken
+
+    def _requeue_retry_safe(self, retry_safe: RetrySafe, now: datetime, limit: int) -> int:
+        """Put lapsed commands that may run again back in the queue (first interruption only)."""
+        cq = command_queue
+        lapsed = (cq.c.state == RUNNING, cq.c.lease_until < now, cq.c.attempts < RETRY_ATTEMPTS)
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(cq).where(cq.c.id.in_(_locked_oldest(limit, *lapsed)))).all()
+            ids = [row.id for row in rows if retry_safe(QueuedCommand.from_row(row).request)]
+            if ids:
+                conn.execute(
+                    update(cq)
+                    .where(cq.c.id.in_(ids), *lapsed)
+                    .values(state=QUEUED, owner=None, lease_until=None, started_at=None)
+                )
+        if ids:
+            log.info("commands %s: their runner died; they are safe to run again and were queued again", ids)
+        return len(ids)
 
     def _settle_notice(self, command_id: int, owner: str, outcome: str) -> None:
         cq = command_queue

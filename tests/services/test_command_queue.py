@@ -261,3 +261,27 @@ def test_finished_commands_are_pruned_and_open_ones_kept(engine: Engine, clock: 
     assert [queue.get(running.id).state] == [RUNNING]  # type: ignore[union-attr]
     queued = queue.find("queued")
     assert queued is not None and queued.state == QUEUED
+
+
+def test_a_retry_safe_command_whose_runner_died_runs_again_once_then_is_reported(
+    engine: Engine, clock: FakeClock
+) -> None:
+    queue = make_queue(engine, clock)
+    queue.enqueue(request("t1", text="job submit train"))
+    queue.enqueue(request("t2", text="compute create gpu1"))
+    queue.claim("dead-replica", 2)  # its process dies: no renewals, no finish
+    clock.advance(LEASE + 1)
+    notices = Notices()
+
+    def is_submit(req: CommandRequest) -> bool:
+        return req.text.startswith("job submit")
+
+    taken = queue.take_over_lapsed("replica-b", notices, retry_safe=is_submit)
+    assert [c.request.delivery_key for c in taken] == ["t2"], "only the unsafe command is closed and reported"
+    (again,) = queue.claim("replica-b")
+    assert again.request.delivery_key == "t1" and again.attempts == 2, "the submit runs again, on a live replica"
+
+    clock.advance(LEASE + 1)  # that replica dies too
+    taken = queue.take_over_lapsed("replica-c", notices, retry_safe=is_submit)
+    assert [c.request.delivery_key for c in taken] == ["t1"], "a second interruption is reported, not retried"
+    assert len(notices.sent) == 2

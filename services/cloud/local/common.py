@@ -50,7 +50,8 @@ def job_dirs(workspace_dir: Path) -> list[Path]:
     folder = Layout.jobs_dir(workspace_dir)
     if not folder.is_dir():
         return []
-    return [p for p in folder.iterdir() if (p / JOB_FILE).is_file()]
+    # `.tmp-…` folders are submits still staging, or left by a process killed mid-submit: not jobs
+    return [p for p in folder.iterdir() if not p.name.startswith(".") and (p / JOB_FILE).is_file()]
 
 
 def active_jobs(workspace_dir: Path, compute: str | None = None) -> list[tuple[Path, dict[str, Any]]]:
