@@ -52,7 +52,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from services.chat import Blocks, TextRenderer
+from services.chat import Blocks, RenderedFile, TextRenderer
 from services.errors import NotFound
 from services.models import TAG_REQUEST, JobInfo, JobRequest, JobStatus, MetricPoint, WorkspaceScope
 from services.outbox import Outbox, OutboxDelivery
@@ -302,17 +302,7 @@ class SimChat:
     def post_ephemeral(self, channel: str, user: str, *, text: str, blocks: Blocks | None = None) -> None:
         self.calls["ephemeral"] += 1
 
-    def upload_file(
-        self,
-        channel: str,
-        thread_ts: str | None,
-        *,
-        filename: str,
-        content: bytes,
-        title: str | None = None,
-        comment: str | None = None,
-        alt_text: str | None = None,
-    ) -> str:
+    def upload_file(self, channel: str, thread_ts: str | None, filename: str, file: RenderedFile) -> str:
         self.calls["upload"] += 1
         return f"F{self.calls['upload']:07d}"
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from services.chat import ChatPermanentError, ChatRateLimited, ChatTransientError
+from services.chat import ChatPermanentError, ChatRateLimited, ChatTransientError, RenderedFile
 from services.redaction import redact, redact_value
 
 logger = logging.getLogger(__name__)
@@ -66,27 +66,17 @@ class SlackChat:
             )
         )
 
-    def upload_file(
-        self,
-        channel: str,
-        thread_ts: str | None,
-        *,
-        filename: str,
-        content: bytes,
-        title: str | None = None,
-        comment: str | None = None,
-        alt_text: str | None = None,
-    ) -> str:
+    def upload_file(self, channel: str, thread_ts: str | None, filename: str, file: RenderedFile) -> str:
         try:
             response = _call(
                 lambda: self._client.files_upload_v2(
                     channel=channel,
                     thread_ts=thread_ts,
-                    content=_redact_text_file(content),
+                    content=_redact_text_file(file.content),
                     filename=filename,
-                    title=redact(title or filename),
-                    initial_comment=redact(comment) if comment else None,
-                    alt_txt=redact(alt_text) if alt_text else None,
+                    title=redact(file.title or filename),
+                    initial_comment=redact(file.comment) if file.comment else None,
+                    alt_txt=redact(file.alt_text) if file.alt_text else None,
                 )
             )
         except SlackRequestError as err:  # the bytes did not reach Slack; nothing was shared

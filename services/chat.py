@@ -72,19 +72,9 @@ class ChatPort(Protocol):
 
     def post_ephemeral(self, channel: str, user: str, *, text: str, blocks: Blocks | None = None) -> None: ...
 
-    def upload_file(
-        self,
-        channel: str,
-        thread_ts: str | None,
-        *,
-        filename: str,
-        content: bytes,
-        title: str | None = None,
-        comment: str | None = None,
-        alt_text: str | None = None,
-    ) -> str:
-        """Share a file in `channel` (in the thread `thread_ts` when set) with `comment` as the message that
-        carries it; return the file's id. Slack: files upload v2 (`files_upload_v2`)."""
+    def upload_file(self, channel: str, thread_ts: str | None, filename: str, file: RenderedFile) -> str:
+        """Share `file` as `filename` in `channel` (in the thread `thread_ts` when set), its `comment` being the
+        message that carries it; return the file's id. Slack: files upload v2 (`files_upload_v2`)."""
         ...
 
     def find_uploaded(self, channel: str, filename: str, thread_ts: str | None) -> str | None:

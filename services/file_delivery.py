@@ -65,13 +65,5 @@ def share_file(
     if file is None:
         return Shared(None)
     counter.calls += 1
-    file_id = chat.upload_file(
-        channel,
-        thread_ts,
-        filename=filename,
-        content=file.content,
-        title=file.title,
-        comment=file.comment,
-        alt_text=file.alt_text,
-    )
+    file_id = chat.upload_file(channel, thread_ts, filename, file)
     return Shared(file_id)

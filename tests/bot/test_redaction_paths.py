@@ -19,6 +19,7 @@ from bot.notifier import SlackChat
 from commands import build_table
 from commands.context import CommandContext, Reply
 from commands.table import CommandTable
+from services.chat import RenderedFile
 from services.cloud.azure.errors import azure_errors
 from tests.conftest import RunningBot
 
@@ -97,13 +98,8 @@ def test_slack_chat_redacts_every_text_it_sends(local_slack: LocalSlack) -> None
     ts = chat.post("C_ML", text=leaky.text, blocks=leaky.blocks, dedupe_key="job:frosty_cat:root")
     chat.post("C_ML", text=f"reply with {BOT_TOKEN}", thread_ts=ts)
     chat.post_ephemeral("C_ML", "U_ALICE", text=leaky_reply("ephemeral").text, blocks=leaky.blocks)
-    chat.upload_file(
-        "C_ML",
-        ts,
-        filename="std_log.txt",
-        content=f"epoch 1 loss 0.3\nGET {SAS_URL}\n".encode(),
-        title=f"Log of {SAS_URL}",
-    )
+    log_file = RenderedFile(f"epoch 1 loss 0.3\nGET {SAS_URL}\n".encode(), title=f"Log of {SAS_URL}")
+    chat.upload_file("C_ML", ts, "std_log.txt", log_file)
     workspace = local_slack.workspace
     root = workspace.message("C_ML", ts)
     assert root is not None and root.text.startswith("post: GET https://stamlbot")
@@ -128,7 +124,7 @@ def test_slack_chat_redacts_every_text_it_sends(local_slack: LocalSlack) -> None
 def test_slack_chat_leaves_binary_files_alone(local_slack: LocalSlack) -> None:
     chat = SlackChat(WebClient(token=local_slack.bot_token, base_url=local_slack.api_url, timeout=5))
     content = b"\x89PNG\r\n\x1a\n\xff\xfe" + ACCOUNT_KEY.encode()
-    chat.upload_file("C_ML", None, filename="plot.png", content=content)
+    chat.upload_file("C_ML", None, "plot.png", RenderedFile(content, title=""))
     (uploaded,) = local_slack.workspace.files.list("C_ML")
     assert uploaded.content == content and uploaded.title == "plot.png"
 

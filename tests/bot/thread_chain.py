@@ -19,7 +19,7 @@ from bot.blocks import BlockKitRenderer
 from bot.devslack import LocalSlack, render_channel
 from bot.notifier import SlackChat
 from services.catalog import JobCatalog
-from services.chat import Blocks, ChatPort, ChatRateLimited
+from services.chat import Blocks, ChatPort, ChatRateLimited, RenderedFile
 from services.errors import NotFound
 from services.models import TAG_REQUEST, JobInfo, JobRequest, JobStatus, MetricPoint, WorkspaceScope
 from services.outbox import DeadLetter, Outbox, OutboxDelivery
@@ -315,20 +315,8 @@ class RecordingChat:
     def post_ephemeral(self, channel: str, user: str, *, text: str, blocks: Blocks | None = None) -> None:
         self.inner.post_ephemeral(channel, user, text=text, blocks=blocks)
 
-    def upload_file(
-        self,
-        channel: str,
-        thread_ts: str | None,
-        *,
-        filename: str,
-        content: bytes,
-        title: str | None = None,
-        comment: str | None = None,
-        alt_text: str | None = None,
-    ) -> str:
-        return self.inner.upload_file(
-            channel, thread_ts, filename=filename, content=content, title=title, comment=comment, alt_text=alt_text
-        )
+    def upload_file(self, channel: str, thread_ts: str | None, filename: str, file: RenderedFile) -> str:
+        return self.inner.upload_file(channel, thread_ts, filename, file)
 
     def find_uploaded(self, channel: str, filename: str, thread_ts: str | None) -> str | None:
         return self.inner.find_uploaded(channel, filename, thread_ts)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 import tests.services.store.db_fixtures as db_fixtures
 from services.chart_delivery import KIND_CHART, chart_renderers
 from services.charts import HEIGHT_PX, MAX_SERIES, WIDTH_PX, plot_metrics, render_metrics_chart
-from services.chat import ChatTransientError, TextRenderer
+from services.chat import ChatTransientError, RenderedFile, TextRenderer
 from services.errors import BackendUnavailable, NotFound
 from services.models import JobStatus, MetricPoint
 from services.outbox import SENT, Outbox, OutboxDelivery
@@ -121,19 +121,12 @@ class FilingChat(FakeChat):
         self.files: list[Upload] = []
         self.after_next_upload: BaseException | None = None
 
-    def upload_file(
-        self,
-        channel: str,
-        thread_ts: str | None,
-        *,
-        filename: str,
-        content: bytes,
-        title: str | None = None,
-        comment: str | None = None,
-        alt_text: str | None = None,
-    ) -> str:
+    def upload_file(self, channel: str, thread_ts: str | None, filename: str, file: RenderedFile) -> str:
         self._begin("upload", channel)
-        upload = Upload(f"F{len(self.files) + 1:07d}", channel, thread_ts, filename, content, title, comment, alt_text)
+        upload = Upload(
+            f"F{len(self.files) + 1:07d}", channel, thread_ts, filename, file.content, file.title, file.comment,
+            file.alt_text,
+        )
         self.files.append(upload)
         error, self.after_next_upload = self.after_next_upload, None
         if error is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from services.chat import Blocks
+from services.chat import Blocks, RenderedFile
 from services.errors import NotFound
 from services.models import TAG_REQUEST, JobInfo, JobRequest, JobStatus, MetricPoint, WorkspaceScope
 from services.outbox import Outbox, OutboxDelivery
@@ -249,17 +249,7 @@ class FakeChat:
     def post_ephemeral(self, channel: str, user: str, *, text: str, blocks: Blocks | None = None) -> None:
         self._begin("ephemeral", channel)
 
-    def upload_file(
-        self,
-        channel: str,
-        thread_ts: str | None,
-        *,
-        filename: str,
-        content: bytes,
-        title: str | None = None,
-        comment: str | None = None,
-        alt_text: str | None = None,
-    ) -> str:
+    def upload_file(self, channel: str, thread_ts: str | None, filename: str, file: RenderedFile) -> str:
         self._begin("upload", channel)
         return f"F{next(self._ts):07d}"
 
