@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
+
+from services.store.sqlite_writer import LockingConnection, attach
 
 DB_FILENAME = "aml-bot.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -30,8 +34,9 @@ def make_engine(
     """An Engine for `url`, or for SQLite under `data_dir` when `url` is None.
 
     SQLite: WAL, synchronous=NORMAL, busy_timeout, foreign keys, and every transaction starts with
-    BEGIN IMMEDIATE, so a read-then-write transaction never fails on a lock upgrade (writers queue on the
-    busy timeout instead). PostgreSQL: `postgresql+psycopg://…` (`postgres://` and `postgresql://` mean the same),
+    BEGIN IMMEDIATE, so a read-then-write transaction never fails on a lock upgrade; before BEGIN, writers
+    queue on a lock that hands over at once (services/store/sqlite_writer.py) rather than in SQLite's
+    sleeping busy handler. PostgreSQL: `postgresql+psycopg://…` (`postgres://` and `postgresql://` mean the same),
     pre-ping; `schema` sets the search_path (tests give each run its own schema; a shared database can too).
     `wait_budget_ms` bounds how long a statement may wait for a lock (SQLite's busy timeout; PostgreSQL's
     lock and statement timeouts) and for a pooled connection: for the request path, which must give up fast.
@@ -46,8 +51,9 @@ def make_engine(
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         if wait_budget_ms is not None:
             engine_kwargs.setdefault("pool_timeout", wait_budget_ms / 1000)
-        engine = create_engine(parsed, **engine_kwargs)
-        _configure_sqlite(engine, wait_budget_ms or SQLITE_BUSY_TIMEOUT_MS)
+        connect_args = {"factory": LockingConnection, **engine_kwargs.pop("connect_args", {})}
+        engine = create_engine(parsed, connect_args=connect_args, **engine_kwargs)
+        _configure_sqlite(engine, database, wait_budget_ms)
         return engine
     if backend == "postgresql":
         connect_args = dict(engine_kwargs.pop("connect_args", {}))
@@ -71,9 +77,13 @@ def _with_driver(url: URL) -> URL:
     return url
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, database: str | None, wait_budget_ms: int | None) -> None:
+    busy_timeout_ms = wait_budget_ms or SQLITE_BUSY_TIMEOUT_MS
+    wait_seconds = busy_timeout_ms / 1000
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        attach(dbapi_connection, database, wait_seconds)
         # SQLAlchemy emits BEGIN itself (below); the driver's own transaction control stays out of the way.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -87,6 +97,16 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        dbapi_connection = connection.connection.dbapi_connection
+        if isinstance(dbapi_connection, LockingConnection):
+            if not dbapi_connection.take_writer_lock():
+                raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                dbapi_connection.give_back()
+                raise
+            return
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
