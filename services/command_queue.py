@@ -33,9 +33,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, Row, Select, Update, bindparam, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.heartbeat import Heartbeat
@@ -176,32 +177,16 @@ class CommandQueue:
     def claim(self, owner: str, limit: int = 1) -> list[QueuedCommand]:
         """Take up to `limit` of the oldest queued commands for `owner` to run (none that anyone else holds)."""
         now = self.clock()
-        cq = command_queue
-        take = (
-            update(cq)
-            .where(cq.c.id.in_(_locked_oldest(limit, cq.c.state == QUEUED)), cq.c.state == QUEUED)
-            .values(
-                state=RUNNING,
-                owner=owner,
-                lease_until=now + self.lease,
-                attempts=cq.c.attempts + 1,
-                started_at=now,
-            )
-            .returning(cq)
-        )
+        params = {"p_owner": owner, "p_lease_until": now + self.lease, "p_now": now}
         with self.engine.begin() as conn:
-            rows = conn.execute(take).all()
+            rows = conn.execute(_claim_statement(limit), params).all()
         return sorted((QueuedCommand.from_row(row) for row in rows), key=lambda c: c.id)
 
     def renew(self, command_id: int, owner: str) -> bool:
         """Extend the lease of a command `owner` runs; False when it is no longer theirs (taken over)."""
-        cq = command_queue
+        params = {"p_command_id": command_id, "p_owner": owner, "p_lease_until": self.clock() + self.lease}
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(cq)
-                .where(cq.c.id == command_id, cq.c.owner == owner, cq.c.state == RUNNING)
-                .values(lease_until=self.clock() + self.lease)
-            )
+            result = conn.execute(_RENEW, params)
         return bool(result.rowcount == 1)
 
     def keep_lease(self, command_id: int, owner: str) -> Heartbeat:
@@ -210,13 +195,9 @@ class CommandQueue:
 
     def finish(self, command_id: int, owner: str, outcome: str) -> bool:
         """Record how a command ended; False when its lease had lapsed and it was reported interrupted meanwhile."""
-        cq = command_queue
+        params = {"p_command_id": command_id, "p_owner": owner, "p_outcome": outcome, "p_now": self.clock()}
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(cq)
-                .where(cq.c.id == command_id, cq.c.owner == owner, cq.c.state == RUNNING)
-                .values(state=DONE, outcome=outcome, finished_at=self.clock(), lease_until=None)
-            )
+            result = conn.execute(_FINISH, params)
         return bool(result.rowcount == 1)
 
     def take_over_lapsed(
@@ -323,6 +304,36 @@ class CommandQueue:
                 )
             )
         return int(result.rowcount)
+
+
+# The statements every command runs, built once (see services/store/sql.py) and executed with parameters.
+_cq = command_queue
+_RENEW = (
+    update(_cq)
+    .where(_cq.c.id == bindparam("p_command_id"), _cq.c.owner == bindparam("p_owner"), _cq.c.state == RUNNING)
+    .values(lease_until=bindparam("p_lease_until"))
+)
+_FINISH = (
+    update(_cq)
+    .where(_cq.c.id == bindparam("p_command_id"), _cq.c.owner == bindparam("p_owner"), _cq.c.state == RUNNING)
+    .values(state=DONE, outcome=bindparam("p_outcome"), finished_at=bindparam("p_now"), lease_until=None)
+)
+
+
+@lru_cache(maxsize=8)
+def _claim_statement(limit: int) -> Update:
+    return (
+        update(_cq)
+        .where(_cq.c.id.in_(_locked_oldest(limit, _cq.c.state == QUEUED)), _cq.c.state == QUEUED)
+        .values(
+            state=RUNNING,
+            owner=bindparam("p_owner"),
+            lease_until=bindparam("p_lease_until"),
+            attempts=_cq.c.attempts + 1,
+            started_at=bindparam("p_now"),
+        )
+        .returning(_cq)
+    )
 
 
 def _locked_oldest(limit: int, *where: ColumnElement[bool]) -> Select[tuple[int]]:
