@@ -83,7 +83,7 @@ def _configure_sqlite(engine: Engine, database: str | None, wait_budget_ms: int 
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        attach(dbapi_connection, database, wait_seconds)
+        attach(dbapi_connection, database, wait_seconds, urgent=wait_budget_ms is not None)
         # SQLAlchemy emits BEGIN itself (below); the driver's own transaction control stays out of the way.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()

@@ -5,16 +5,19 @@ SQLite's busy handler (1, 2, 5, 10 … 100 ms between tries), so under a burst o
 wait long after the lock came free. Here every transaction first takes a per-file lock: a thread lock for
 the threads of this process, then `flock` on a side file for the other processes on the same database
 (gunicorn workers, a shell). Both hand over as soon as the holder commits or rolls back.
-SQLite's own busy timeout still guards against writers that do not take these locks (another tool).
+Writers on the request path go first (UrgentFlag). SQLite's own busy timeout still guards against writers
+that do not take these locks (another tool).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 # While waiting for another process within a budget, try again this often (its transaction takes ~1 ms).
@@ -22,20 +25,32 @@ _POLL_SECONDS = 0.0005
 
 
 class WriterLock:
-    """The write lock of one database file, for the threads of one process and across processes."""
+    """The write lock of one database file, for the threads of one process and across processes.
+
+    Urgent writers (the request path, which has Slack's 3 s to answer in) go first: while one waits, the
+    others (command runners, sweeps) wait before they even queue for the lock (see UrgentFlag).
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._threads = threading.Lock()
         self._fd: int | None = None
+        self.urgent = UrgentFlag(path + "-urgent")
 
-    def acquire(self, timeout: float | None) -> bool:
-        """Take the lock, waiting at most `timeout` seconds (None: as long as it takes); False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._threads.acquire(timeout=-1 if timeout is None else timeout):
+    def acquire(self, timeout: float, *, urgent: bool = False) -> bool:
+        """Take the lock, waiting at most `timeout` seconds; False on timeout."""
+        deadline = time.monotonic() + timeout
+        if urgent:
+            with self.urgent.raised():
+                return self._acquire(deadline, blocking=False)
+        self.urgent.wait_lowered()
+        return self._acquire(deadline, blocking=True)
+
+    def _acquire(self, deadline: float, *, blocking: bool) -> bool:
+        if not self._threads.acquire(timeout=max(0.0, deadline - time.monotonic())):
             return False
         try:
-            if self._lock_file(deadline):
+            if self._lock_file(deadline, blocking):
                 return True
         except BaseException:
             self._threads.release()
@@ -48,10 +63,10 @@ class WriterLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._threads.release()
 
-    def _lock_file(self, deadline: float | None) -> bool:
+    def _lock_file(self, deadline: float, blocking: bool) -> bool:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        if deadline is None:
+            self._fd = _open(self.path)
+        if blocking:  # the other process holds it for one transaction; urgent writers keep to their budget
             fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
             return True
         while True:
@@ -62,6 +77,52 @@ class WriterLock:
                 if time.monotonic() >= deadline:
                     return False
                 time.sleep(_POLL_SECONDS)
+
+
+class UrgentFlag:
+    """Raised while an urgent writer waits for the lock, in any process: a shared flock on a side file.
+
+    Other writers wait for it to be lowered by asking for an exclusive flock of their own on the same file,
+    one thread per process at a time (the kernel wakes it when the last urgent writer is through), and let
+    it go at once. The request path's writers each wait at most their short budget, so the flag stays up
+    only while requests keep coming; then the others go on.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._guard = threading.Lock()
+        self._waiters = 0
+        self._raised_fd: int | None = None
+        self._probe = threading.Lock()
+        self._probe_fd: int | None = None  # a second open file: its lock conflicts with this process's own flag
+
+    @contextlib.contextmanager
+    def raised(self) -> Iterator[None]:
+        with self._guard:
+            if self._waiters == 0:
+                if self._raised_fd is None:
+                    self._raised_fd = _open(self.path)
+                fcntl.flock(self._raised_fd, fcntl.LOCK_SH)  # only waits while a probe holds it, an instant
+            self._waiters += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._waiters -= 1
+                if self._waiters == 0 and self._raised_fd is not None:
+                    fcntl.flock(self._raised_fd, fcntl.LOCK_UN)
+
+    def wait_lowered(self) -> None:
+        """Return once no urgent writer waits (at once when none does)."""
+        with self._probe:
+            if self._probe_fd is None:
+                self._probe_fd = _open(self.path)
+            fcntl.flock(self._probe_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+            fcntl.flock(self._probe_fd, fcntl.LOCK_UN)
+
+
+def _open(path: str) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
 _locks: dict[str, WriterLock] = {}
@@ -92,14 +153,15 @@ class LockingConnection(sqlite3.Connection):
     """A sqlite3 connection that gives its transaction's write lock back when the transaction ends."""
 
     writer: WriterLock | None = None
-    wait_seconds: float | None = None
+    wait_seconds: float = 30.0
+    urgent = False  # the request path's connections: they go first
     _holding = False
 
     def take_writer_lock(self) -> bool:
         """Called before BEGIN; False when the lock was not free within `wait_seconds`."""
         if self.writer is None or self._holding:
             return True
-        if not self.writer.acquire(self.wait_seconds):
+        if not self.writer.acquire(self.wait_seconds, urgent=self.urgent):
             return False
         self._holding = True
         return True
@@ -128,7 +190,7 @@ class LockingConnection(sqlite3.Connection):
             self.give_back()
 
 
-def attach(dbapi_connection: Any, database: str | None, wait_seconds: float | None) -> None:
+def attach(dbapi_connection: Any, database: str | None, wait_seconds: float, *, urgent: bool = False) -> None:
     """Give a new connection its file's lock (in-memory databases have one connection each: no lock)."""
     if not isinstance(dbapi_connection, LockingConnection) or not database or database == ":memory:":
         return
@@ -136,3 +198,4 @@ def attach(dbapi_connection: Any, database: str | None, wait_seconds: float | No
         return  # URI filenames (shared-cache test databases) keep SQLite's own locking
     dbapi_connection.writer = writer_lock(database)
     dbapi_connection.wait_seconds = wait_seconds
+    dbapi_connection.urgent = urgent
