@@ -2,8 +2,9 @@
 
     python -m bench.servers ours [--work-seconds 2]
         aml-bot exactly as `python -m bot serve` builds it (settings, services, create_app, BotServer,
-        server_options), with one extra slow command, `/aml bench sleep`, registered through the
-        injected command table: it sleeps, then the bot posts its reply to the response_url.
+        server_options: HTTP workers and runner processes), with one extra slow command, `/aml bench sleep`,
+        registered through the injected command table (BenchRunnerApp gives the runners the same table): it
+        sleeps, then the bot posts its reply to the response_url.
 
     python -m bench.servers lazy [--work-seconds 2] [--process-before-response]
         A plain Bolt App using Bolt's documented lazy-listener pattern
@@ -34,7 +35,8 @@ from slack_sdk import WebClient
 from bot.app import AmlBot, create_app
 from bot.bootstrap import build_services
 from bot.logs import configure_logging
-from bot.serve import BotServer, server_options
+from bot.runner import CommandRunnerApp
+from bot.serve import BotServer, server_options, web_role
 from bot.settings import Settings, load_settings
 from bot.wsgi import HEALTH_PATH, SLACK_PATH
 from commands import build_table
@@ -44,6 +46,7 @@ from commands.table import CommandTable
 # What the benchmark sends and how it recognises a delivered result.
 BENCH_TEXT = "bench sleep"
 RESULT_PREFIX = "bench result:"
+WORK_SECONDS_ENV = "BENCH_WORK_SECONDS"
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -69,13 +72,22 @@ def bench_table(command: str, work_seconds: float) -> CommandTable:
     return table
 
 
+class BenchRunnerApp(CommandRunnerApp):
+    """The runner processes of `serve`, with `bench sleep` in their table (the work time comes from the env)."""
+
+    def command_table(self, settings: Settings) -> CommandTable:
+        return bench_table(settings.slash_command, float(os.environ[WORK_SECONDS_ENV]))
+
+
 def serve_ours(settings: Settings, work_seconds: float) -> None:
     table = bench_table(settings.slash_command, work_seconds)
+    os.environ[WORK_SECONDS_ENV] = f"{work_seconds:g}"  # for the runner processes, forked from this one
+    role, wake = web_role(settings)
 
     def factory() -> AmlBot:
-        return create_app(settings, build_services(settings), table=table)
+        return create_app(settings, build_services(settings), table=table, role=role, wake=wake)
 
-    BotServer(factory, server_options(settings)).run()
+    BotServer(factory, server_options(settings, runner_app="bench.servers:BenchRunnerApp")).run()
 
 
 # -- Bolt's lazy-listener pattern ----------------------------------------------------------------

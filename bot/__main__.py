@@ -52,13 +52,14 @@ def _serve(args: argparse.Namespace) -> int:
 
             serve_socket_mode(build_bot(settings))
             return 0
-        from bot.serve import serve_http
+        from bot.serve import serve_http, web_role
 
         prepare(settings)  # in the master, so worker processes never race to create tables or folders
     except SchemaOutOfDate as err:
         print(f"aml-bot cannot start: {err}", file=sys.stderr)
         return 2
-    serve_http(settings, lambda: build_bot(settings))
+    role, wake = web_role(settings)
+    serve_http(settings, lambda: build_bot(settings, role=role, wake=wake))
     return 0
 
 

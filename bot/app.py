@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
@@ -16,6 +16,7 @@ from bot.command_worker import build_command_worker
 from bot.deliveries import RecentDeliveries
 from bot.listeners import register_listeners
 from bot.reminder_scheduler import ReminderScheduler
+from bot.runner_wake import RunnerWake
 from bot.settings import Settings
 from bot.work import WorkPool
 from commands import build_table
@@ -23,8 +24,12 @@ from commands.router import Router
 from commands.table import CommandTable
 from services.approvals import ApprovalService
 from services.container import Services
-from services.leader import NotLeader
+from services.leader import LeaderElection, NotLeader
 from services.tracking import open_work
+
+# What a process does: everything (one process: the shell, Socket Mode, `serve` without runner processes);
+# only Slack's requests (`serve`'s HTTP workers, beside runners); or only commands and sweeps (bot/runner.py).
+Role = Literal["all", "web", "runner"]
 
 
 @dataclass(frozen=True)
@@ -37,18 +42,24 @@ class AmlBot:
     settings: Settings
     services: Services
     background: BackgroundLoops
+    role: Role = "all"
+
+    @property
+    def election(self) -> LeaderElection | None:
+        """The election for the sweeps (job watcher, outbox, reminders…), if this process takes part in it."""
+        return self.services.leader if self.role != "web" else None
 
     def start(self) -> None:
         """Start the background loops (watching jobs, delivering messages); serving starts elsewhere."""
-        if self.services.leader is not None:
-            self.services.leader.start()
+        if self.election is not None:
+            self.election.start()
         self.background.start()
 
     def close(self) -> None:
         self.background.stop()  # first: the command worker must not hand work to a pool that is shutting down
         self.pool.shutdown(wait=True)
-        if self.services.leader is not None:
-            self.services.leader.stop()  # releases the lock: a follower takes over at once
+        if self.election is not None:
+            self.election.stop()  # releases the lock: a follower takes over at once
 
     def activity(self) -> dict[str, int]:
         """What is still in motion: accepted work, undelivered messages, followed jobs."""
@@ -57,8 +68,18 @@ class AmlBot:
         return {"pending_work": self.pool.pending, **extra}
 
 
-def create_app(settings: Settings, services: Services, *, table: CommandTable | None = None) -> AmlBot:
-    """Build the bot from settings and services; `table` lets tests and benchmarks add commands."""
+def create_app(
+    settings: Settings,
+    services: Services,
+    *,
+    table: CommandTable | None = None,
+    role: Role = "all",
+    wake: RunnerWake | None = None,
+) -> AmlBot:
+    """Build the bot from settings and services; `table` lets tests and benchmarks add commands.
+
+    `role` says which part of the bot this process runs; `wake` is how web processes wake the runners.
+    """
     token = settings.slack_bot_token.get_secret_value()
 
     # Authorize from the configured token: no auth.test call on a request's ack path.
@@ -75,15 +96,20 @@ def create_app(settings: Settings, services: Services, *, table: CommandTable | 
     )
     router = Router(table or build_table(settings.slash_command), services)
     pool = WorkPool(settings.work_threads, settings.work_queue_limit)
-    listener_loops = register_listeners(app, router=router, pool=pool, deliveries=RecentDeliveries())
-    loops = _sweeps(services)
-    if services.leader is not None:
-        loops = leader_only(services.leader, loops)  # one replica sweeps at a time
-    loops.update(listener_loops)  # every replica refreshes the Home tabs opened through it
-    worker = build_command_worker(services, router, pool)
-    if worker is not None:
-        loops["command-worker"] = worker.run  # every replica runs accepted commands
-    return AmlBot(app, pool, router, settings, services, BackgroundLoops(loops))
+    listener_loops = register_listeners(
+        app, router=router, pool=pool, deliveries=RecentDeliveries(), runs_commands=role == "all", wake=wake
+    )
+    loops: dict[str, Loop] = {}
+    if role != "web":
+        loops = _sweeps(services)
+        if services.leader is not None:
+            loops = leader_only(services.leader, loops)  # one replica sweeps at a time
+        worker = build_command_worker(services, router, pool, wake=wake if role == "runner" else None)
+        if worker is not None:
+            loops["command-worker"] = worker.run  # every replica runs accepted commands
+    if role != "runner":
+        loops.update(listener_loops)  # every replica refreshes the Home tabs opened through it
+    return AmlBot(app, pool, router, settings, services, BackgroundLoops(loops), role)
 
 
 def _sweeps(services: Services) -> dict[str, Loop]:

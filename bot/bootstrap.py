@@ -6,11 +6,12 @@ from datetime import timedelta
 
 from slack_sdk import WebClient
 
-from bot.app import AmlBot, create_app
+from bot.app import AmlBot, Role, create_app
 from bot.blocks import BlockKitRenderer
 from bot.notifier import SlackChat
 from bot.permissions import load_permissions
 from bot.reminder_scheduler import reminder_schedule
+from bot.runner_wake import RunnerWake
 from bot.settings import Settings, SettingsError
 from bot.usergroups import SlackUserGroups
 from services.approvals import ApprovalService
@@ -155,6 +156,7 @@ def build_services(settings: Settings) -> Services:
                 pool_size=settings.http_threads,
                 max_overflow=0,
             ),
+            enqueue_budget=ENQUEUE_WAIT_MS / 1000,
         ),
         leader=LeaderElection(engine),
         reminders=reminders,
@@ -167,5 +169,5 @@ def _policy(settings: Settings, backend: CloudBackend) -> IntervalPolicy | None:
     return PUSHED_POLICY if settings.eventgrid_secret is not None else None
 
 
-def build_bot(settings: Settings) -> AmlBot:
-    return create_app(settings, build_services(settings))
+def build_bot(settings: Settings, *, role: Role = "all", wake: RunnerWake | None = None) -> AmlBot:
+    return create_app(settings, build_services(settings), role=role, wake=wake)

@@ -2,11 +2,12 @@
 
 Two ways work starts, both on the app's own WorkPool (so `pool.wait_idle` still means "every accepted command
 has been answered" for the shell, tests and graceful shutdown):
-- the request that accepted a command hands the pool a "claim the next one and run it" task at once: that is
-  the wake-up, so a command starts without waiting for any poll;
-- `CommandWorker.run` polls (every `poll_seconds`) for what no local task will pick up: commands accepted by
-  another replica that has no idle thread, or by a process that died before claiming them; and it takes over
-  commands whose runner died (services.command_queue: reported interrupted, never run again).
+- where commands run in the process that accepts them (`AMLBOT_RUNNER_PROCESSES=0`, the shell, Socket Mode),
+  the request hands the pool a "claim the next one and run it" task at once, so a command starts without any poll;
+- `CommandWorker.run` polls (every `poll_seconds`, or at once when an HTTP worker wakes it through
+  bot/runner_wake.py: the runner processes of bot/runner.py) and starts a draining task on each idle thread,
+  which claims and runs commands until none is left; it also takes over commands whose runner died
+  (services.command_queue: reported interrupted, never run again).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any
 
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.runner_wake import RunnerWake
 from bot.work import PoolFull, WorkPool
 from commands.context import Invocation, Reply
 from commands.errors import UserError
@@ -37,6 +40,7 @@ from services.command_queue import (
     UNDELIVERED,
     CommandQueue,
     CommandRequest,
+    InTransaction,
     QueuedCommand,
 )
 from services.container import Services
@@ -157,11 +161,23 @@ class CommandRunner:
             self.run(command)
         return bool(claimed)
 
-    def run(self, command: QueuedCommand) -> None:
-        """Run a command this runner has claimed, answer the person, and record how it ended."""
+    def drain(self) -> int:
+        """Claim and run queued commands one after another until none is left; returns how many ran."""
+        ran = 0
+        command = next(iter(self.queue.claim(self.owner, 1)), None)
+        while command is not None:
+            command = self.run(command, claim_next=True)
+            ran += 1
+        return ran
+
+    def run(self, command: QueuedCommand, *, claim_next: bool = False) -> QueuedCommand | None:
+        """Run a command this runner has claimed, answer the person, and record how it ended.
+
+        With `claim_next`, the oldest queued command is claimed as this one is recorded, and returned.
+        """
         request = command.request
         with self.queue.keep_lease(command.id, self.owner):  # posting the reply happens under the lease too
-            reply, outcome = self._execute(command)
+            reply, outcome, audit_row = self._execute(command)
             if reply.text or reply.blocks:
                 try:
                     self.poster.post(request.response_url, reply_payload(reply))
@@ -171,8 +187,28 @@ class CommandRunner:
                     outcome = UNDELIVERED
             elif outcome == REPLIED:
                 outcome = SPOKE_IN_CHANNEL
-        if not self.queue.finish(command.id, self.owner, outcome):
+        finished, following = self._finish(command, outcome, audit_row, claim_next)
+        if not finished:
             logger.warning("command %s finished after it had been reported interrupted", command.id)
+        return following
+
+    def _finish(
+        self, command: QueuedCommand, outcome: str, audit_row: InTransaction | None, claim_next: bool
+    ) -> tuple[bool, QueuedCommand | None]:
+        """Record the end with the command's audit row in one transaction; the trail must not cost the record."""
+        finish = self.queue.finish_and_claim if claim_next else self._finish_only
+        try:
+            return finish(command.id, self.owner, outcome, also=audit_row)
+        except SQLAlchemyError:
+            if audit_row is None:
+                raise
+            logger.warning("could not write the audit row of command %s", command.id, exc_info=True)
+            return finish(command.id, self.owner, outcome)
+
+    def _finish_only(
+        self, command_id: int, owner: str, outcome: str, *, also: InTransaction | None = None
+    ) -> tuple[bool, QueuedCommand | None]:
+        return self.queue.finish(command_id, owner, outcome, also=also), None
 
     def check(self, request: CommandRequest) -> str:
         return check_hint(self.router.table, request)
@@ -185,16 +221,19 @@ class CommandRunner:
         except UserError:
             return False
 
-    def _execute(self, command: QueuedCommand) -> tuple[Reply, str]:
+    def _execute(self, command: QueuedCommand) -> tuple[Reply, str, InTransaction | None]:
+        """Run the command; returns the reply, how it ended, and its audit row (written with the finish)."""
         request = command.request
+        invocation = invocation_of(request)
         try:
-            dispatch = self.router.route(invocation_of(request))
-            if dispatch.work is None:
+            dispatch = self.router.route(invocation)
+            if dispatch.run is None:
                 # The text names no slow work any more (a newer version's table): its quick answer is the reply.
                 if dispatch.audit is not None:
                     dispatch.audit()
-                return dispatch.reply or Reply("Done."), REPLIED
-            return dispatch.work(), REPLIED
+                return dispatch.reply or Reply("Done."), REPLIED, None
+            reply, audited = dispatch.run()
+            return reply, REPLIED, self.router.audit_row(invocation, audited)
         except Exception:  # the router answers every known failure itself: this is a bug, told plainly
             reference = uuid.uuid4().hex[:8]
             logger.exception("queued command %s failed (ref %s)", command.id, reference)
@@ -204,7 +243,7 @@ class CommandRunner:
                 f"not have finished. Check with `{self.check(request)}` before trying again; if it keeps failing, "
                 "give the ref to whoever runs the bot."
             )
-            return Reply(text), CRASHED
+            return Reply(text), CRASHED, None
 
 
 class CommandWorker:
@@ -218,8 +257,10 @@ class CommandWorker:
         poll_seconds: float = POLL_SECONDS,
         take_over_seconds: float = TAKE_OVER_SECONDS,
         keep_finished: timedelta = KEEP_FINISHED,
+        wake: RunnerWake | None = None,
     ) -> None:
         self.runner = runner
+        self.wake = wake
         self.queue = runner.queue
         self.pool = pool
         self.poll_seconds = poll_seconds
@@ -239,14 +280,14 @@ class CommandWorker:
         return len(taken)
 
     def start_queued(self) -> int:
-        """Hand as many queued commands as there are idle threads to the pool; returns how many."""
+        """Start a draining task on each idle thread, as many as commands wait; returns how many started."""
         idle = self.pool.idle_threads
         if idle == 0:
-            return 0
+            return 0  # busy threads drain the queue themselves when their command ends
         started = 0
         for _ in range(self.queue.count_queued(idle)):
             try:
-                self.pool.submit(self.runner.run_next)
+                self.pool.submit(self.runner.drain)
             except PoolFull:  # requests filled the pool meanwhile: what is left waits for the next pass
                 break
             started += 1
@@ -267,15 +308,20 @@ class CommandWorker:
                     self.queue.prune(older_than=self.queue.clock() - self.keep_finished)
             except Exception:  # a store hiccup must not end the loop; the next pass catches up
                 logger.warning("command queue poll failed", exc_info=True)
-            stop.wait(self.poll_seconds)
+            if self.wake is not None:
+                self.wake.wait(self.poll_seconds, stop)  # an HTTP worker wakes it when it queues a command
+            else:
+                stop.wait(self.poll_seconds)
 
 
-def build_command_worker(services: Services, router: Router, pool: WorkPool) -> CommandWorker | None:
+def build_command_worker(
+    services: Services, router: Router, pool: WorkPool, wake: RunnerWake | None = None
+) -> CommandWorker | None:
     """The worker loop for `services`' command queue, or None when commands run in process only."""
     queue = command_queue_of(services)
     if queue is None:
         return None
-    return CommandWorker(CommandRunner(queue, router, ResponseUrlPoster()), pool)
+    return CommandWorker(CommandRunner(queue, router, ResponseUrlPoster()), pool, wake=wake)
 
 
 def command_queue_of(services: Services) -> CommandQueue | None:

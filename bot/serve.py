@@ -7,7 +7,9 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from bot.app import AmlBot
+from bot.app import AmlBot, Role
+from bot.runner import RUNNER_APP
+from bot.runner_wake import RunnerWake, open_runner_wake
 from bot.settings import Settings
 from bot.wsgi import BotWsgi, make_wsgi
 
@@ -39,8 +41,9 @@ class BotServer(BaseApplication):
             self._bot.close()
 
 
-def server_options(settings: Settings) -> dict[str, Any]:
-    """gunicorn settings for the bot: one process, many threads, loopback unless told otherwise."""
+def server_options(settings: Settings, runner_app: str = RUNNER_APP) -> dict[str, Any]:
+    """gunicorn settings for the bot: HTTP worker processes with many threads, loopback unless told otherwise,
+    and the runner processes (bot/runner.py, loaded from `runner_app`) unless AMLBOT_RUNNER_PROCESSES=0."""
     return {
         "bind": f"{settings.host}:{settings.port}",
         # Each worker process has its own work pool and background loops; the store keeps them from doubling up.
@@ -54,10 +57,30 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
-        "proc_name": "aml-bot",
+        # gunicorn names the runners' pid file after it, and kills the process a same-named file points to.
+        "proc_name": f"aml-bot-{settings.port}",
         # gunicorn 27 opens a control socket at a fixed path by default; several servers would collide.
         "control_socket_disable": True,
+        **_runner_options(settings, runner_app),
     }
+
+
+def _runner_options(settings: Settings, runner_app: str) -> dict[str, Any]:
+    if settings.runner_processes == 0:
+        return {}
+    return {
+        "dirty_apps": [runner_app],
+        "dirty_workers": settings.runner_processes,
+        "dirty_threads": 1,  # the runner has its own threads; this pool only answers gunicorn's calls
+        "dirty_graceful_timeout": 60,  # as the HTTP workers: running commands finish and answer
+    }
+
+
+def web_role(settings: Settings) -> tuple[Role, RunnerWake | None]:
+    """What `serve`'s HTTP workers do, and how they wake the runners: call it in the master, before the fork."""
+    if settings.runner_processes == 0:
+        return "all", None
+    return "web", open_runner_wake()
 
 
 def serve_http(settings: Settings, factory: BotFactory) -> None:

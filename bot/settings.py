@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     http_threads: int = Field(default=8, ge=1, le=256, description="Request threads of the HTTP server.")
     work_threads: int = Field(default=32, ge=1, le=1024, description="Threads running slow work after the ack.")
     work_queue_limit: int = Field(default=2000, ge=1, description="Slow work waiting beyond this is refused.")
+    runner_processes: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Processes `serve` runs beside the HTTP workers for accepted commands and the sweeps; 0: in them.",
+    )
 
     backend: Literal["auto", "local", "azure"] = Field(default="auto", description="Cloud backend.")
     data_dir: Path = Field(default=Path(".data"), description="Where the local backend and SQLite keep state.")

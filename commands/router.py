@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from commands.context import CommandContext, Invocation, Reply
 from commands.errors import UsageError, UserError
 from commands.help import overview
@@ -33,6 +35,8 @@ class Dispatch:
     subcommand: Subcommand | None = None
     # Writes the command's audit row; the listener runs it after the ack (slow work records its own).
     audit: Callable[[], None] | None = None
+    # Slow work that leaves its audit row to the caller: the reply and the row's outcome (see Router.audit_row).
+    run: Callable[[], tuple[Reply, str]] | None = None
 
 
 class Router:
@@ -56,12 +60,15 @@ class Router:
         context = CommandContext(invocation, self.services)
         if sub.slow:
 
+            def run() -> tuple[Reply, str]:
+                return self.run(sub, context, args)
+
             def work() -> Reply:
-                reply, outcome = self.run(sub, context, args)
+                reply, outcome = run()
                 self._auditor(invocation, outcome)()
                 return reply
 
-            return Dispatch(work=work, subcommand=sub)
+            return Dispatch(work=work, subcommand=sub, run=run)
         reply, outcome = self.run(sub, context, args)
         return Dispatch(reply=reply, subcommand=sub, audit=self._auditor(invocation, outcome))
 
@@ -77,6 +84,13 @@ class Router:
         with acting(context.invocation.user_id, context.invocation.channel_id):
             return run_handler(sub, context, args)
 
+    def audit_row(self, invocation: Invocation, outcome: str) -> Callable[[Connection], object] | None:
+        """The command's audit row, to add in a transaction of the caller's (None without an audit log)."""
+        audit = self.services.audit
+        if audit is None:
+            return None
+        return audit.writer(COMMAND, invocation.user_id, invocation.channel_id, _typed(invocation), outcome)
+
     def _auditor(self, invocation: Invocation, outcome: str) -> Callable[[], None]:
         audit = self.services.audit
 
@@ -84,12 +98,15 @@ class Router:
             if audit is None:
                 return
             try:
-                typed = f"{invocation.command} {invocation.text}"
-                audit.record(COMMAND, invocation.user_id, invocation.channel_id, typed, outcome)
+                audit.record(COMMAND, invocation.user_id, invocation.channel_id, _typed(invocation), outcome)
             except Exception:  # the trail must not cost the person their answer
                 logger.warning("could not write the audit row of a command", exc_info=True)
 
         return record
+
+
+def _typed(invocation: Invocation) -> str:
+    return f"{invocation.command} {invocation.text}"
 
 
 _EMPTY = "You typed the command with nothing after it. Here is what it can do:\n\n"

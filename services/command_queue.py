@@ -36,12 +36,13 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, Select, Update, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, Update, bindparam, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.heartbeat import Heartbeat
 from services.store.clock import Clock, utc_now
 from services.store.command_tables import command_queue
+from services.store.group_commit import GroupCommit, NotWritten
 from services.store.sql import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ Notify = Callable[[CommandRequest, str], None]
 CheckHint = Callable[[CommandRequest], str]
 # Whether a command may run again after its runner died mid-way (it would create nothing twice).
 RetrySafe = Callable[[CommandRequest], bool]
+# More to write in a transaction of the queue's (the command's audit row).
+InTransaction = Callable[[Connection], object]
 # A retry-safe command runs at most this many times (a claim counts one attempt).
 RETRY_ATTEMPTS = 2
 
@@ -137,10 +140,17 @@ class CommandQueue:
         lease_seconds: float = 60.0,
         renew_seconds: float | None = None,
         enqueue_engine: Engine | None = None,
+        enqueue_budget: float = 0.25,
     ) -> None:
         self.engine = engine
         # The ack path's INSERT gets connections of its own: it must never wait behind busy worker threads.
         self.enqueue_engine = enqueue_engine or engine
+        # On SQLite (one writer at a time), commands accepted at the same moment are written together; the ack
+        # path waits at most the budget. PostgreSQL takes concurrent INSERTs as they come.
+        self._accepting: GroupCommit[dict[str, Any], bool] | None = (
+            GroupCommit(self._insert_batch) if self.enqueue_engine.dialect.name == "sqlite" else None
+        )
+        self.enqueue_budget = enqueue_budget
         self.clock = clock
         self.lease = timedelta(seconds=lease_seconds)
         # Real seconds between lease renewals of a running command: well inside the lease.
@@ -149,9 +159,10 @@ class CommandQueue:
     # ---------------------------------------------------------------- the ack path
 
     def enqueue(self, request: CommandRequest) -> bool:
-        """Accept a command (one INSERT); False when its delivery key was accepted before (a Slack retry).
+        """Accept a command (one INSERT, with those accepted at the same moment); False when its delivery key was
+        accepted before (a Slack retry).
 
-        Raises QueueUnavailable when the store cannot take it.
+        Raises QueueUnavailable when the store cannot take it (within `enqueue_budget` while others are written).
         """
         row = {
             "delivery_key": request.delivery_key,
@@ -166,11 +177,19 @@ class CommandQueue:
             "created_at": self.clock(),
         }
         try:
-            with self.enqueue_engine.begin() as conn:
-                return insert_ignore(conn, command_queue, row, ["delivery_key"])
+            if self._accepting is None:
+                return self._insert_batch([row])[0]
+            return self._accepting.submit(row, self.enqueue_budget)
+        except NotWritten:
+            raise QueueUnavailable("the store could not accept the command in time") from None
         except SQLAlchemyError as err:
             # The error's text carries the statement's parameters, response_url included: none of it goes on.
             raise QueueUnavailable(f"the store could not accept the command ({type(err).__name__})") from None
+
+    def _insert_batch(self, rows: list[dict[str, Any]]) -> list[bool]:
+        """Accepted commands that arrived together, in one transaction (one turn at the store's write lock)."""
+        with self.enqueue_engine.begin() as conn:
+            return [insert_ignore(conn, command_queue, row, ["delivery_key"]) for row in rows]
 
     # ---------------------------------------------------------------- workers
 
@@ -193,12 +212,33 @@ class CommandQueue:
         """A context manager renewing the command's lease while the block runs."""
         return Heartbeat(f"command {command_id}", self.renew_seconds, lambda: self.renew(command_id, owner))
 
-    def finish(self, command_id: int, owner: str, outcome: str) -> bool:
-        """Record how a command ended; False when its lease had lapsed and it was reported interrupted meanwhile."""
-        params = {"p_command_id": command_id, "p_owner": owner, "p_outcome": outcome, "p_now": self.clock()}
+    def finish(self, command_id: int, owner: str, outcome: str, *, also: InTransaction | None = None) -> bool:
+        """Record how a command ended; False when its lease had lapsed and it was reported interrupted meanwhile.
+
+        `also` writes more in the same transaction (the command's audit row).
+        """
+        finished, _ = self._finish(command_id, owner, outcome, also, claim_next=False)
+        return finished
+
+    def finish_and_claim(
+        self, command_id: int, owner: str, outcome: str, *, also: InTransaction | None = None
+    ) -> tuple[bool, QueuedCommand | None]:
+        """`finish`, and claim the oldest queued command for `owner` in the same transaction (a busy runner
+        pays one transaction per command, not two); returns whether it finished, and the next command if any."""
+        return self._finish(command_id, owner, outcome, also, claim_next=True)
+
+    def _finish(
+        self, command_id: int, owner: str, outcome: str, also: InTransaction | None, *, claim_next: bool
+    ) -> tuple[bool, QueuedCommand | None]:
+        now = self.clock()
+        params = {"p_command_id": command_id, "p_owner": owner, "p_outcome": outcome, "p_now": now}
+        claim = {"p_owner": owner, "p_lease_until": now + self.lease, "p_now": now}
         with self.engine.begin() as conn:
-            result = conn.execute(_FINISH, params)
-        return bool(result.rowcount == 1)
+            finished = conn.execute(_FINISH, params).rowcount == 1
+            if also is not None:
+                also(conn)
+            row = conn.execute(_claim_statement(1), claim).first() if claim_next else None
+        return finished, QueuedCommand.from_row(row) if row is not None else None
 
     def take_over_lapsed(
         self,

@@ -1,5 +1,6 @@
 """The one `/aml` slash command: acknowledge at once; slow work is queued in the store (any replica runs it, see
-bot/command_worker.py), or, without a queue (tests that inject bare Services), run in this process's pool."""
+bot/command_worker.py; under `serve`, the runner processes of bot/runner.py), or, without a queue (tests that
+inject bare Services), run in this process's pool."""
 
 from __future__ import annotations
 
@@ -19,16 +20,20 @@ from bot.command_worker import (
 )
 from bot.deliveries import RecentDeliveries
 from bot.listeners.clicks import claimed, first_delivery
+from bot.runner_wake import RunnerWake
 from bot.work import PoolFull, WorkPool
 from commands.context import Invocation, Reply
 from commands.router import Dispatch, Router
-from services.command_queue import CommandRequest, QueueUnavailable
+from services.command_queue import QueueUnavailable
 
 logger = logging.getLogger(__name__)
 
 # Opens a modal for a command typed with nothing after it (views.open needs the trigger id, so in the ack path);
 # returns the ack's answer ("" when the modal opened), or None when the command is not one it takes.
 FormOpener = Callable[[Invocation, WebClient], Reply | None]
+
+# What happens to a command once it is in the queue (it started here, or a runner process was told).
+StartQueued = Callable[[CommandRunner], None]
 
 BUSY = (
     "The bot has too much work queued right now, so it did not start this. "
@@ -43,11 +48,13 @@ def register(
     pool: WorkPool,
     deliveries: RecentDeliveries,
     open_form: FormOpener | None = None,
+    start: StartQueued | None = None,
 ) -> None:
     command = router.table.command
     ledger = router.services.deliveries
     queue = command_queue_of(router.services)
     runner = CommandRunner(queue, router, ResponseUrlPoster()) if queue is not None else None
+    start = start or start_here(pool)
 
     @app.command(command)
     def handle_slash_command(
@@ -73,7 +80,9 @@ def register(
                 ack(**_payload(Reply(BUSY)))
                 return
             try:
-                _enqueue(runner, pool, request_of(invocation, str(response_url)))
+                if runner.queue.enqueue(request_of(invocation, str(response_url))):
+                    start(runner)
+                # else: Slack retried a command another process accepted: it runs (or ran) there
                 ack()
                 return
             except QueueUnavailable as err:  # the store is down: this process runs it, as before queues existed
@@ -94,14 +103,26 @@ def register(
         ack()
 
 
-def _enqueue(runner: CommandRunner, pool: WorkPool, request: CommandRequest) -> None:
-    """Accept the command in the store (one INSERT) and start it here at once if a thread is free."""
-    if not runner.queue.enqueue(request):
-        return  # Slack retried a command another process accepted: it runs (or ran) there
-    try:
-        pool.submit(runner.run_next)
-    except PoolFull:  # filled meanwhile: the row waits in the store for the next poll, here or on a replica
-        logger.info("work pool full: a queued command waits for the next poll")
+def start_here(pool: WorkPool) -> StartQueued:
+    """Start a queued command in this process at once, if a thread is free."""
+
+    def start(runner: CommandRunner) -> None:
+        try:
+            pool.submit(runner.run_next)
+        except PoolFull:  # filled meanwhile: the row waits in the store for the next poll, here or on a replica
+            logger.info("work pool full: a queued command waits for the next poll")
+
+    return start
+
+
+def wake_runners(wake: RunnerWake | None) -> StartQueued:
+    """Leave a queued command to the runner processes, waking one (without a wake-up, they find it by polling)."""
+
+    def start(runner: CommandRunner) -> None:
+        if wake is not None:
+            wake.notify()
+
+    return start
 
 
 def _record_after_ack(pool: WorkPool, dispatch: Dispatch) -> None:

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine
 
 import tests.services.store.db_fixtures as db_fixtures  # noqa: E402
+from services.audit import AuditLog
 from services.command_queue import (
     DONE,
     INTERRUPTED,
@@ -285,3 +286,39 @@ def test_a_retry_safe_command_whose_runner_died_runs_again_once_then_is_reported
     taken = queue.take_over_lapsed("replica-c", notices, retry_safe=is_submit)
     assert [c.request.delivery_key for c in taken] == ["t1"], "a second interruption is reported, not retried"
     assert len(notices.sent) == 2
+
+
+def test_finishing_a_command_records_its_audit_row_and_claims_the_next_in_one_go(
+    engine: Engine, clock: FakeClock
+) -> None:
+    queue = make_queue(engine, clock)
+    audit = AuditLog(engine, clock=clock)
+    for key in ("t1", "t2"):
+        queue.enqueue(request(key))
+    (first,) = queue.claim("worker-a")
+    row = audit.writer("command", "U_ALICE", "C_ML", "/aml job submit train", "ok")
+    finished, following = queue.finish_and_claim(first.id, "worker-a", "replied", also=row)
+    assert finished
+    assert following is not None and following.request.delivery_key == "t2"
+    assert (following.state, following.owner, following.attempts) == (RUNNING, "worker-a", 1)
+    assert [(e.kind, e.text, e.outcome) for e in audit.recent()] == [("command", "/aml job submit train", "ok")]
+    finished, following = queue.finish_and_claim(following.id, "worker-a", "replied")
+    assert finished and following is None  # nothing left to claim
+    assert queue.claim("worker-b") == []
+
+
+def test_a_failing_extra_write_takes_the_finish_with_it_so_the_caller_can_finish_without_it(
+    engine: Engine, clock: FakeClock
+) -> None:
+    queue = make_queue(engine, clock)
+    queue.enqueue(request("t1"))
+    (command,) = queue.claim("worker-a")
+
+    def broken(conn: object) -> None:
+        raise RuntimeError("the audit insert failed")
+
+    with pytest.raises(RuntimeError):
+        queue.finish(command.id, "worker-a", "replied", also=broken)
+    still = queue.get(command.id)
+    assert still is not None and still.state == RUNNING  # one transaction: nothing half-recorded
+    assert queue.finish(command.id, "worker-a", "replied")

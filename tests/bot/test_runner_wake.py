@@ -1,0 +1,43 @@
+"""The pipe through which `serve`'s HTTP workers wake a runner process the moment they queue a command."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+from bot.runner_wake import RunnerWake
+
+
+def test_a_wake_up_reaches_a_waiting_runner_and_is_used_up() -> None:
+    wake = RunnerWake()
+    assert not wake.wait(0.01), "nothing queued: the wait times out"
+    wake.notify()
+    wake.notify()
+    assert wake.wait(5)
+    assert not wake.wait(0.01), "both wake-ups were consumed by the one that woke"
+
+
+def _notify_from_child(wake: RunnerWake) -> None:
+    wake.notify()
+
+
+def test_a_forked_http_worker_wakes_the_runner_through_the_inherited_pipe() -> None:
+    wake = RunnerWake()  # made before the fork, as `serve` makes it in gunicorn's master
+    child = multiprocessing.get_context("fork").Process(target=_notify_from_child, args=(wake,))
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
+    assert wake.wait(5)
+
+
+def test_a_stopping_runner_does_not_wait() -> None:
+    stop = threading.Event()
+    stop.set()
+    assert not RunnerWake().wait(30, stop)
+
+
+def test_notify_never_blocks_when_nobody_reads() -> None:
+    wake = RunnerWake()
+    for _ in range(100_000):  # far more than a pipe holds
+        wake.notify()
+    assert wake.wait(1)
