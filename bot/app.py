@@ -109,6 +109,8 @@ def create_app(
             loops["command-worker"] = worker.run  # every replica runs accepted commands
     if role != "runner":
         loops.update(listener_loops)  # every replica refreshes the Home tabs opened through it
+    if role == "web" and wake is not None and services.delivery is not None:
+        services.delivery.forward_wakes(wake.notify)  # the runner delivers what clicks here put in the outbox
     return AmlBot(app, pool, router, settings, services, BackgroundLoops(loops), role)
 
 

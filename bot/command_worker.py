@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -258,9 +258,11 @@ class CommandWorker:
         take_over_seconds: float = TAKE_OVER_SECONDS,
         keep_finished: timedelta = KEEP_FINISHED,
         wake: RunnerWake | None = None,
+        on_woken: Callable[[], None] | None = None,
     ) -> None:
         self.runner = runner
         self.wake = wake
+        self.on_woken = on_woken
         self.queue = runner.queue
         self.pool = pool
         self.poll_seconds = poll_seconds
@@ -308,20 +310,31 @@ class CommandWorker:
                     self.queue.prune(older_than=self.queue.clock() - self.keep_finished)
             except Exception:  # a store hiccup must not end the loop; the next pass catches up
                 logger.warning("command queue poll failed", exc_info=True)
-            if self.wake is not None:
-                self.wake.wait(self.poll_seconds, stop)  # an HTTP worker wakes it when it queues a command
-            else:
+            if self.wake is None:
                 stop.wait(self.poll_seconds)
+            # An HTTP worker wakes it when it queues a command or a message for the outbox.
+            elif self.wake.wait(self.poll_seconds, stop) and self.on_woken is not None:
+                self.on_woken()
 
 
 def build_command_worker(
     services: Services, router: Router, pool: WorkPool, wake: RunnerWake | None = None
 ) -> CommandWorker | None:
-    """The worker loop for `services`' command queue, or None when commands run in process only."""
+    """The worker loop for `services`' command queue, or None when commands run in process only.
+
+    With `wake` (a runner process), a wake-up also wakes the outbox delivery: HTTP workers wake through it both
+    when they queue a command and when they queue a message (a click's answer).
+    """
     queue = command_queue_of(services)
     if queue is None:
         return None
-    return CommandWorker(CommandRunner(queue, router, ResponseUrlPoster()), pool, wake=wake)
+    delivery = services.delivery
+    return CommandWorker(
+        CommandRunner(queue, router, ResponseUrlPoster()),
+        pool,
+        wake=wake,
+        on_woken=delivery.wake if delivery is not None else None,
+    )
 
 
 def command_queue_of(services: Services) -> CommandQueue | None:

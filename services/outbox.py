@@ -319,6 +319,7 @@ class OutboxDelivery:
         self.scan_limit = scan_limit
         self.owner = owner or f"delivery-{uuid.uuid4().hex[:12]}"
         self._wake = threading.Event()
+        self._forward_wakes: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------- public
 
@@ -364,6 +365,12 @@ class OutboxDelivery:
     def wake(self) -> None:
         """Make `run` look at the outbox now (call after committing a transaction that enqueued)."""
         self._wake.set()
+        if self._forward_wakes is not None:
+            self._forward_wakes()
+
+    def forward_wakes(self, wake_elsewhere: Callable[[], None]) -> None:
+        """Also wake the process that delivers, when this one does not run `run` (serve's HTTP workers)."""
+        self._forward_wakes = wake_elsewhere
 
     def run(self, stop: threading.Event, *, max_items: int = 50, idle_seconds: float = 1.0) -> None:
         """Deliver until `stop` is set: the bot runs this in a thread (the leader's, once issue 7 lands)."""
