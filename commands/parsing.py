@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import unicodedata
 from collections.abc import Sequence
@@ -30,9 +31,19 @@ _SMART_PUNCTUATION = {
 }
 _TRANSLATION = str.maketrans(_SMART_PUNCTUATION)
 
+# With `should_escape: true` (slack/manifest.*.yml) Slack sends a URL as `<https://…>`, or `<http://x.io|x.io>` when
+# it turned typed text into a link, an email as `<mailto:a@b.c|a@b.c>`, and `&`, `<`, `>` as entities;
+# mentions (`<@U…>`, `<#C…>`) stay as sent.
+_LINK = re.compile(r"<((?:https?|mailto):[^|<>\s]+)(?:\|([^<>]*))?>")
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
+
 
 def normalize(text: str) -> str:
-    """Undo smart punctuation so `—name “my job”` reads as `--name "my job"`."""
+    """Undo what Slack did to the text: `—name “my job”` reads as `--name "my job"`, `<https://x.io/a>` as
+    `https://x.io/a`, `&amp;` as `&`."""
+    text = _LINK.sub(lambda link: link.group(2) or link.group(1), text)  # the label is what the person typed
+    for entity, char in _ENTITIES:
+        text = text.replace(entity, char)
     return text.translate(_TRANSLATION).strip()
 
 

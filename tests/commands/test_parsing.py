@@ -26,6 +26,28 @@ def test_smart_punctuation_from_slack_is_undone() -> None:
     assert normalize("a\u00a0b") == "a b"
 
 
+def test_links_and_entities_slack_escaped_reach_the_handler_as_typed() -> None:
+    # What Slack sends for `job submit train --set data=https://x.io/a?b=1&c=2 --set owner=ann@x.io …`
+    sent = (
+        "job submit train --set data=<https://x.io/a?b=1&amp;c=2> --set owner=<mailto:ann@x.io|ann@x.io> "
+        "--set page=<http://wiki.x.io/p|wiki.x.io/p> --set op=&lt;=&amp;&gt; --set raw=&amp;lt;"
+    )
+    assert tokenize(sent)[3:] == [
+        "--set",
+        "data=https://x.io/a?b=1&c=2",
+        "--set",
+        "owner=ann@x.io",
+        "--set",
+        "page=wiki.x.io/p",  # Slack made a link of what was typed
+        "--set",
+        "op=<=&>",
+        "--set",
+        "raw=&lt;",  # the person typed the entity itself
+    ]
+    # Mentions keep Slack's form: the commands that take a person or a channel read it.
+    assert tokenize("audit --user <@U123|bob> <#C1|ml>") == ["audit", "--user", "<@U123|bob>", "<#C1|ml>"]
+
+
 def test_unbalanced_quote_says_how_to_fix_it() -> None:
     with pytest.raises(UserError, match="Close every quote"):
         tokenize('job submit train --name "oops')
