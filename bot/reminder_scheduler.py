@@ -1,5 +1,6 @@
 """The running-compute reminders on their schedule: the ReminderSchedule the settings describe, and the
-background loop that runs an APScheduler 3 BackgroundScheduler with the sweep job while it runs.
+background loop that runs an APScheduler 3 BackgroundScheduler with the sweep job while it runs (and, when it
+starts shortly after a fire time, a catch-up sweep for that fire time).
 
     schedule = reminder_schedule(settings)                       # for ReminderService(…, schedule, …)
     loops["reminder-scheduler"] = ReminderScheduler(service, on_swept=delivery.wake, fencing=leader.fencing)
@@ -16,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from datetime import timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,6 +30,10 @@ from services.reminders import ReminderService
 logger = logging.getLogger(__name__)
 
 PRUNE_JOB_ID = "reminders.prune"
+CATCH_UP_JOB_ID = "reminders.catch-up"
+# A fire time missed while no process led is caught up by the next leader this long after it (APScheduler's
+# own misfire grace for the sweep job).
+CATCH_UP = timedelta(minutes=15)
 PRUNE_CRON = "17 4 * * *"  # daily, at a quiet minute in the schedule's time zone
 
 Fencing = Callable[[], AbstractContextManager[None]]
@@ -77,6 +83,7 @@ class ReminderScheduler:
             coalesce=True,
             max_instances=1,
         )
+        self._catch_up(scheduler)
         scheduler.start()
         self.scheduler = scheduler
         self.running.set()
@@ -89,6 +96,17 @@ class ReminderScheduler:
             scheduler.shutdown(wait=False)
             self.scheduler = None
             logger.info("reminders: schedule stopped in this process")
+
+    def _catch_up(self, scheduler: BackgroundScheduler) -> None:
+        """Sweep at once when the latest fire time passed shortly before this process began to lead: the leader
+        it replaces may have died just before (or while) it swept. Reminders are unique per channel and fire
+        time, so whatever that leader already posted is not posted twice."""
+        now = self.service.clock()
+        missed = self.service.schedule.slot_for(now)
+        if missed is None or now - missed > CATCH_UP:
+            return
+        logger.info("reminders: catching up the sweep of %s", missed.isoformat())
+        scheduler.add_job(self.sweep, id=CATCH_UP_JOB_ID, name="missed running-compute reminders", max_instances=1)
 
     def sweep(self) -> None:
         """The scheduled job: remind every channel; a failure is logged and the next fire time tries again."""

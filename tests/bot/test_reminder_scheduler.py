@@ -221,3 +221,22 @@ def test_a_failing_sweep_is_logged_and_the_schedule_goes_on(
     with caplog.at_level(logging.ERROR, logger="bot.reminder_scheduler"):
         ReminderScheduler(reminders).sweep()  # raises nothing: APScheduler would only log it anyway
     assert "the sweep failed; the next scheduled one tries again" in caplog.text
+
+
+def test_a_fire_time_missed_while_no_process_led_is_swept_by_the_next_leader_once(
+    engine: Engine, backend: CloudBackend
+) -> None:
+    backend.computes.begin_start("dev-instance").result(timeout=10)
+    schedule = ReminderSchedule(("0 9 * * *",))
+    nine = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    late = service(engine, backend, schedule, clock=FakeClock(nine + timedelta(minutes=4)))
+    with running(ReminderScheduler(late)):  # leads from 09:04: the 09:00 sweep never ran
+        wait_until(lambda: len(late.reminders()) == 1, "the missed 09:00 reminder")
+    with running(ReminderScheduler(late)):  # leadership moves again: that fire time is not reminded twice
+        time.sleep(0.5)
+    assert [r.channel for r in late.reminders()] == ["C_ML"]
+
+    much_later = service(engine, backend, schedule, clock=FakeClock(nine + timedelta(hours=3)))
+    with running(ReminderScheduler(much_later)):
+        time.sleep(0.5)
+    assert len(much_later.reminders()) == 1, "a fire time hours ago is left to the next one"
