@@ -1,4 +1,5 @@
-"""`/aml compute …`: create, list, show, start and stop compute of the bot's workspace.
+"""`/aml compute …`: create, list, show, start and stop compute of the channel's workspace (`/aml config set
+workspace`), else the bot's.
 
 Deleting compute waits for someone else's approval (`compute delete`, through commands/teardown.py).
 """
@@ -18,7 +19,7 @@ from commands.parsing import ArgumentParser
 from commands.table import CommandTable
 from commands.teardown import add_reason, ask_approval
 from commands.text import escape
-from services.models import ComputeInfo, ComputeKind
+from services.models import ComputeInfo, ComputeKind, WorkspaceScope
 from services.naming import validate_compute
 from services.ports import CloudBackend, Operation
 from services.rbac import COMPUTE_DELETE
@@ -99,10 +100,13 @@ def create(context: CommandContext, args: argparse.Namespace) -> Reply:
     kind = args.kind or (ComputeKind.CLUSTER if cluster_options else ComputeKind.INSTANCE)
     name = validate_compute(args.name)
     computes = backend_of(context).computes
+    scope = channel_defaults(context).scope
 
     def begin() -> Operation[ComputeInfo]:
         if kind is ComputeKind.INSTANCE:
-            return computes.begin_create_instance(name, size=args.size, idle_shutdown_minutes=args.idle_minutes)
+            return computes.begin_create_instance(
+                name, size=args.size, idle_shutdown_minutes=args.idle_minutes, scope=scope
+            )
         min_nodes = args.min_nodes or 0
         optional: dict[str, Any] = {"tier": args.tier} if args.tier else {}
         if args.idle_minutes is not None:
@@ -112,6 +116,7 @@ def create(context: CommandContext, args: argparse.Namespace) -> Reply:
             size=args.size,
             min_nodes=min_nodes,
             max_nodes=args.max_nodes if args.max_nodes is not None else max(1, min_nodes),
+            scope=scope,
             **optional,
         )
 
@@ -131,7 +136,8 @@ def list_computes(context: CommandContext, args: argparse.Namespace) -> Reply:
 
     Example: `/aml compute list`.
     """
-    computes = sorted(backend_of(context).computes.list(), key=lambda c: c.name.lower())
+    scope = channel_defaults(context).scope
+    computes = sorted(backend_of(context).computes.list(scope=scope), key=lambda c: c.name.lower())
     heading = f"*{len(computes)} compute{'' if len(computes) == 1 else 's'}*"
     empty = "No compute yet. Create some with `/aml compute create NAME --size Standard_DS3_v2`."
     return Reply(heading if computes else empty, blocks=lines_blocks(heading, map(compute_line, computes), empty))
@@ -144,8 +150,9 @@ def show(context: CommandContext, args: argparse.Namespace) -> Reply:
     """
     name = validate_compute(args.name)
     backend = backend_of(context)
-    with _close_computes(backend, name):
-        info = backend.computes.get(name)
+    scope = channel_defaults(context).scope
+    with _close_computes(backend, name, scope):
+        info = backend.computes.get(name, scope=scope)
     return Reply(f"{info.name}: {info.state}", blocks=_details_blocks(info))
 
 
@@ -156,9 +163,10 @@ def start(context: CommandContext, args: argparse.Namespace) -> Reply:
     """
     name = _existing_compute(context, args.name)
     computes = backend_of(context).computes
+    scope = channel_defaults(context).scope
     return finish(
         context,
-        lambda: computes.begin_start(name),
+        lambda: computes.begin_start(name, scope=scope),
         timeout=START_STOP_TIMEOUT_SECONDS,
         done=lambda info: (
             f"started compute `{info.name}` ({info.state}). "
@@ -177,9 +185,10 @@ def stop(context: CommandContext, args: argparse.Namespace) -> Reply:
     """
     name = _existing_compute(context, args.name)
     computes = backend_of(context).computes
+    scope = channel_defaults(context).scope
     return finish(
         context,
-        lambda: computes.begin_stop(name),
+        lambda: computes.begin_stop(name, scope=scope),
         timeout=START_STOP_TIMEOUT_SECONDS,
         done=lambda info: f"stopped compute `{info.name}` ({info.state}).",
         doing=f"stopping compute `{name}`",
@@ -199,7 +208,7 @@ def delete(context: CommandContext, args: argparse.Namespace) -> Reply:
     backend = backend_of(context)
 
     def plan(planner: TeardownPlanner) -> TeardownPlan:
-        with close_names("compute", name, lambda: [c.name for c in backend.computes.list(scope=scope)]):
+        with _close_computes(backend, name, scope):
             return planner.compute(name, scope=scope)
 
     return ask_approval(context, COMPUTE_DELETE, name, args.reason, plan)
@@ -210,12 +219,13 @@ def _existing_compute(context: CommandContext, given: str) -> str:
     the caller alone, with the close names ("Did you mean …?")."""
     name = validate_compute(given)
     backend = backend_of(context)
-    with _close_computes(backend, name):
-        return backend.computes.get(name).name
+    scope = channel_defaults(context).scope
+    with _close_computes(backend, name, scope):
+        return backend.computes.get(name, scope=scope).name
 
 
-def _close_computes(backend: CloudBackend, name: str) -> AbstractContextManager[None]:
-    return close_names("compute", name, lambda: [c.name for c in backend.computes.list()])
+def _close_computes(backend: CloudBackend, name: str, scope: WorkspaceScope | None) -> AbstractContextManager[None]:
+    return close_names("compute", name, lambda: [c.name for c in backend.computes.list(scope=scope)])
 
 
 def _created(info: ComputeInfo) -> str:

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from services.catalog import JobCatalog
+from services.channel_config import ChannelConfig
 from services.cloud.local import build_local_backend
 from services.container import Services
 from services.errors import NotFound
-from services.models import ComputeInfo, WorkspaceScope
+from services.models import ComputeInfo, WorkspaceScope, WorkspaceSpec
 from services.ports import CloudBackend, Computes
+from services.store import create_schema, make_engine
 from tests.conftest import RunningBot
 
 CHANNEL = "C_ML"
@@ -222,3 +224,27 @@ def test_an_operation_outlasting_the_wait_is_announced_as_still_going(
     assert "; it is still in progress after 0.2 s." in answer
     assert "`/aml compute show dev-instance` tells when it is running." in channel_texts(running)[-1]
     assert "*State:* *Starting*" in running.ask("compute show dev-instance")
+
+
+def test_compute_commands_work_in_the_channels_workspace(
+    start_bot: Callable[..., RunningBot], backend: CloudBackend, tmp_path: Path
+) -> None:
+    engine = make_engine(None, data_dir=tmp_path / "store")
+    create_schema(engine)
+    running = start_bot(services=Services(backend=backend, channels=ChannelConfig(engine)))
+    backend.resource_groups.create_or_update("team-rg", location="local")
+    backend.workspaces.begin_create(WorkspaceSpec(name="team-ws", location="local", resource_group="team-rg")).result(5)
+    running.ask("config set workspace team-ws")
+    running.ask("config set resource-group team-rg")
+    own = backend.computes.get("dev-instance").state
+
+    assert "created compute instance `team-box`" in running.ask("compute create team-box --size Standard_DS11_v2")
+    team = WorkspaceScope(resource_group="team-rg", workspace="team-ws")
+    assert [c.name for c in backend.computes.list(scope=team)] == ["team-box"]
+    listed = running.ask("compute list")
+    assert "team-box" in listed and "cpu-cluster" not in listed, "the channel's workspace, not the bot's"
+    assert "stopped compute `team-box`" in running.ask("compute stop team-box")
+    assert "started compute `team-box`" in running.ask("compute start team-box")
+    assert "Running" in running.ask("compute show team-box")
+    assert "There is no compute `dev-instance`" in running.ask("compute stop dev-instance")
+    assert backend.computes.get("dev-instance").state == own, "the bot's own workspace was not touched"
