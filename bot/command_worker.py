@@ -153,6 +153,7 @@ class CommandRunner:
         self.router = router
         self.poster = poster
         self.owner = owner or new_owner()
+        self.stopping = threading.Event()  # set when the process stops: running commands finish, no new claims
 
     def run_next(self) -> bool:
         """Claim the oldest queued command and run it here; False when there was none left to claim."""
@@ -162,11 +163,12 @@ class CommandRunner:
         return bool(claimed)
 
     def drain(self) -> int:
-        """Claim and run queued commands one after another until none is left; returns how many ran."""
+        """Claim and run queued commands one after another until none is left or the process stops (what is
+        left waits in the store for the next runner); returns how many ran."""
         ran = 0
         command = next(iter(self.queue.claim(self.owner, 1)), None)
         while command is not None:
-            command = self.run(command, claim_next=True)
+            command = self.run(command, claim_next=not self.stopping.is_set())
             ran += 1
         return ran
 
@@ -297,6 +299,12 @@ class CommandWorker:
 
     def run(self, stop: threading.Event) -> None:
         """Poll until `stop` is set (a background loop: bot.background); the first pass runs at once."""
+        try:
+            self._poll(stop)
+        finally:
+            self.runner.stopping.set()  # draining threads finish their command and claim no more
+
+    def _poll(self, stop: threading.Event) -> None:
         last_take_over = last_prune = -float("inf")
         while not stop.is_set():
             now = time.monotonic()

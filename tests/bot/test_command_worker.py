@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from bot.command_worker import CommandRunner, CommandWorker, ResponseUrlPoster
 from commands import build_table
 from commands.context import CommandContext, Reply
+from commands.router import Router
 from commands.table import CommandTable
 from services.command_queue import DONE, INTERRUPTED, UNDELIVERED, CommandQueue, CommandRequest
 from services.container import Services
@@ -230,3 +231,34 @@ def test_a_reply_that_cannot_be_posted_is_recorded_and_its_url_never_logged(
     assert row is not None and (row.state, row.outcome) == (DONE, UNDELIVERED)
     assert "its reply could not be posted" in caplog.text  # said in the log, without the URL
     assert "no-such-target" not in caplog.text
+
+
+class _Posted:
+    """A response_url poster that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def post(self, response_url: str, payload: dict[str, object]) -> None:
+        self.texts.append(str(payload["text"]))
+
+
+def _train(key: str) -> CommandRequest:
+    return CommandRequest("/aml", "train", "U_ALICE", "C_ML", "https://hooks.slack.test/1", delivery_key=key)
+
+
+def test_a_draining_runner_takes_the_next_command_until_its_process_stops(database: Callable[[], Engine]) -> None:
+    queue = CommandQueue(database())
+    gated = Gated()
+    gated.gate.set()
+    poster = _Posted()
+    runner = CommandRunner(queue, Router(gated.table(), Services()), poster)  # type: ignore[arg-type]
+    for key in ("t1", "t2", "t3"):
+        queue.enqueue(_train(key))
+    assert runner.drain() == 3 and poster.texts == ["trained"] * 3  # one after another, each claimed as the last ends
+
+    for key in ("t4", "t5"):
+        queue.enqueue(_train(key))
+    runner.stopping.set()  # the process is stopping: the command in hand finishes, the rest waits for a runner
+    assert runner.drain() == 1
+    assert queue.count_queued(cap=10) == 1
