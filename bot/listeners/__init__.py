@@ -25,9 +25,9 @@ def register_listeners(
 
     `runs_commands`: queued commands start in this process's pool; otherwise `wake` tells the runner processes.
     """
-    # First: Bolt runs the first listener that matches, and Approve / Reject clicked on a Home are answered there.
-    home = app_home.register(app, services=router.services, pool=pool, deliveries=deliveries)
-    form = job_form.register(app, router=router, pool=pool)
+    # Bolt tries listeners in the order they were registered and runs the first that matches. The slash command
+    # goes first: it is the busiest, and no other listener takes a command (each one tried costs a request time).
+    form = job_form.JobFormFlow(router, pool)
     slash_command.register(
         app,
         router=router,
@@ -36,6 +36,9 @@ def register_listeners(
         open_form=form.open_from_command,
         start=slash_command.start_here(pool) if runs_commands else slash_command.wake_runners(wake),
     )
+    # Before approval_actions: Approve / Reject clicked on a Home are answered there.
+    home = app_home.register(app, services=router.services, pool=pool, deliveries=deliveries)
+    job_form.register(app, router=router, pool=pool, flow=form)
     approval_actions.register(app, services=router.services, pool=pool, deliveries=deliveries)
     reminder_actions.register(app, services=router.services, pool=pool, deliveries=deliveries)
     return {"home-refresh": home.run}

@@ -224,9 +224,9 @@ def command_words(values: FormValues) -> list[str]:
     return words
 
 
-def register(app: App, *, router: Router, pool: WorkPool) -> JobFormFlow:
+def register(app: App, *, router: Router, pool: WorkPool, flow: JobFormFlow | None = None) -> JobFormFlow:
     """The form's own requests; the slash command listener calls `open_from_command` for a bare submit."""
-    flow = JobFormFlow(router, pool)
+    flow = flow or JobFormFlow(router, pool)
 
     @app.action(TEMPLATE_ACTION)
     def handle_template_chosen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
