@@ -124,10 +124,12 @@ def _sweeps(services: Services) -> dict[str, Loop]:
     if services.approvals is not None:
         loops["approval-sweeper"] = approval_sweeper(services.approvals)
     if services.reminders is not None:
+        leader = services.leader
         loops["reminder-scheduler"] = ReminderScheduler(
             services.reminders,
             on_swept=services.delivery.wake if services.delivery is not None else None,
-            fencing=services.leader.fencing if services.leader is not None else None,
+            fencing=leader.fencing if leader is not None else None,
+            led_before=(lambda: (leader.epoch or 0) > 1) if leader is not None else None,  # epochs count leaders
         )
     return loops
 

@@ -62,10 +62,13 @@ class ReminderScheduler:
         *,
         on_swept: Callable[[], None] | None = None,
         fencing: Fencing | None = None,
+        led_before: Callable[[], bool] | None = None,
     ) -> None:
         self.service = service
         self.on_swept = on_swept
         self.fencing = fencing
+        # Whether another process led the sweeps before this one: only then may a fire time have gone unswept.
+        self.led_before = led_before
         self.scheduler: BackgroundScheduler | None = None
         self.running = threading.Event()
 
@@ -98,9 +101,11 @@ class ReminderScheduler:
             logger.info("reminders: schedule stopped in this process")
 
     def _catch_up(self, scheduler: BackgroundScheduler) -> None:
-        """Sweep at once when the latest fire time passed shortly before this process began to lead: the leader
-        it replaces may have died just before (or while) it swept. Reminders are unique per channel and fire
+        """Sweep at once when the latest fire time passed shortly before this process took over the lead: the
+        leader it replaces may have died just before (or while) it swept. Reminders are unique per channel and fire
         time, so whatever that leader already posted is not posted twice."""
+        if self.led_before is None or not self.led_before():
+            return
         now = self.service.clock()
         missed = self.service.schedule.slot_for(now)
         if missed is None or now - missed > CATCH_UP:

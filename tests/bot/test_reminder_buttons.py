@@ -131,8 +131,20 @@ def local_backend(folder: Path) -> CloudBackend:
     return build_local_backend(folder, JobCatalog(ROOT / "jobs"), compute_transition_seconds=0.05)
 
 
+class _ByHand:
+    """Stands in for the bot's reminder scheduler: in a scene, only `Scene.sweep` sweeps (the scene's clock does
+    not follow real time, so the real fire times would sweep at arbitrary moments)."""
+
+    def __init__(self, service: ReminderService, **_: object) -> None:
+        pass
+
+    def __call__(self, stop: threading.Event) -> None:
+        stop.wait()
+
+
 @pytest.fixture
-def scene(start_bot: Callable[..., RunningBot], tmp_path: Path) -> Scene:
+def scene(start_bot: Callable[..., RunningBot], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Scene:
+    monkeypatch.setattr("bot.app.ReminderScheduler", _ByHand)
     backend = local_backend(tmp_path / "cloud")  # dev-instance (an instance, $0.30/h) and an idle cpu-cluster
     computes = CreatedComputes(backend.computes, {"dev-instance": "bob@example.com"})
     computes.begin_start("dev-instance").result(timeout=10)

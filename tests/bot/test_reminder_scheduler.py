@@ -230,13 +230,16 @@ def test_a_fire_time_missed_while_no_process_led_is_swept_by_the_next_leader_onc
     schedule = ReminderSchedule(("0 9 * * *",))
     nine = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     late = service(engine, backend, schedule, clock=FakeClock(nine + timedelta(minutes=4)))
-    with running(ReminderScheduler(late)):  # leads from 09:04: the 09:00 sweep never ran
+    with running(ReminderScheduler(late, led_before=lambda: False)):  # the first leader ever: nothing was missed
+        time.sleep(0.5)
+    assert late.reminders() == []
+    with running(ReminderScheduler(late, led_before=lambda: True)):  # takes over at 09:04: 09:00 went unswept
         wait_until(lambda: len(late.reminders()) == 1, "the missed 09:00 reminder")
-    with running(ReminderScheduler(late)):  # leadership moves again: that fire time is not reminded twice
+    with running(ReminderScheduler(late, led_before=lambda: True)):  # moves again: not reminded twice
         time.sleep(0.5)
     assert [r.channel for r in late.reminders()] == ["C_ML"]
 
     much_later = service(engine, backend, schedule, clock=FakeClock(nine + timedelta(hours=3)))
-    with running(ReminderScheduler(much_later)):
+    with running(ReminderScheduler(much_later, led_before=lambda: True)):
         time.sleep(0.5)
     assert len(much_later.reminders()) == 1, "a fire time hours ago is left to the next one"
