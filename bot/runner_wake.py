@@ -1,4 +1,4 @@
-"""How an HTTP worker tells the runner processes that a command is waiting in the queue, without waiting itself.
+"""How an HTTP worker tells the runner processes that a command (or an outbox message) waits, without waiting.
 
 `python -m bot serve` makes one pipe in gunicorn's master before it forks anything; every HTTP worker and every
 runner process (bot/runner.py) inherits both ends. An HTTP worker that queued a command writes one byte (never
@@ -25,7 +25,7 @@ class RunnerWake:
         os.set_blocking(self._write, False)
 
     def notify(self) -> None:
-        """Wake one waiting runner (an HTTP worker calls this after each queued command)."""
+        """Wake one waiting runner (an HTTP worker calls this after it queued a command or an outbox message)."""
         # A full pipe already wakes the runners; a broken one has no runner left to wake.
         with contextlib.suppress(BlockingIOError, BrokenPipeError):
             os.write(self._write, b"!")
