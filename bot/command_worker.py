@@ -198,19 +198,19 @@ class CommandRunner:
         self, command: QueuedCommand, outcome: str, audit_row: InTransaction | None, claim_next: bool
     ) -> tuple[bool, QueuedCommand | None]:
         """Record the end with the command's audit row in one transaction; the trail must not cost the record."""
-        finish = self.queue.finish_and_claim if claim_next else self._finish_only
+
+        def finish(also: InTransaction | None) -> tuple[bool, QueuedCommand | None]:
+            if claim_next:
+                return self.queue.finish_and_claim(command.id, self.owner, outcome, also=also)
+            return self.queue.finish(command.id, self.owner, outcome, also=also), None
+
         try:
-            return finish(command.id, self.owner, outcome, also=audit_row)
+            return finish(audit_row)
         except SQLAlchemyError:
             if audit_row is None:
                 raise
             logger.warning("could not write the audit row of command %s", command.id, exc_info=True)
-            return finish(command.id, self.owner, outcome)
-
-    def _finish_only(
-        self, command_id: int, owner: str, outcome: str, *, also: InTransaction | None = None
-    ) -> tuple[bool, QueuedCommand | None]:
-        return self.queue.finish(command_id, owner, outcome, also=also), None
+            return finish(None)
 
     def check(self, request: CommandRequest) -> str:
         return check_hint(self.router.table, request)

@@ -8,8 +8,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from commands.context import CommandContext, Invocation, Reply
 from commands.errors import UsageError, UserError
 from commands.help import overview
@@ -17,6 +15,7 @@ from commands.parsing import tokenize
 from commands.table import CommandTable, Subcommand
 from services.audit import COMMAND
 from services.audited import acting
+from services.command_queue import InTransaction
 from services.container import Services
 from services.errors import Forbidden, ServiceError
 
@@ -84,12 +83,13 @@ class Router:
         with acting(context.invocation.user_id, context.invocation.channel_id):
             return run_handler(sub, context, args)
 
-    def audit_row(self, invocation: Invocation, outcome: str) -> Callable[[Connection], object] | None:
+    def audit_row(self, invocation: Invocation, outcome: str) -> InTransaction | None:
         """The command's audit row, to add in a transaction of the caller's (None without an audit log)."""
         audit = self.services.audit
         if audit is None:
             return None
-        return audit.writer(COMMAND, invocation.user_id, invocation.channel_id, _typed(invocation), outcome)
+        typed = _typed(invocation)
+        return lambda conn: audit.record(COMMAND, invocation.user_id, invocation.channel_id, typed, outcome, conn=conn)
 
     def _auditor(self, invocation: Invocation, outcome: str) -> Callable[[], None]:
         audit = self.services.audit

@@ -84,22 +84,6 @@ class AuditLog:
         conn: Connection | None = None,
     ) -> int:
         """Add an entry (sanitized); returns its id. With `conn`, it commits or rolls back with the caller."""
-        write = self.writer(kind, user, channel, text, outcome, details)
-        if conn is not None:
-            return write(conn)
-        with self.engine.begin() as own:
-            return write(own)
-
-    def writer(
-        self,
-        kind: str,
-        user: str | None,
-        channel: str | None,
-        text: str,
-        outcome: str,
-        details: Mapping[str, Any] | None = None,
-    ) -> Callable[[Connection], int]:
-        """The entry, sanitized now, to add later in a transaction of the caller's (returns the new id)."""
         values = {
             "at": self.clock(),
             "kind": kind,
@@ -109,7 +93,10 @@ class AuditLog:
             "outcome": self.sanitize(outcome)[:OUTCOME_LIMIT],  # a short word: ok, refused, failed…
             "details": self._clean(jsonable(details)) if details is not None else None,
         }
-        return lambda conn: int(conn.execute(_INSERT, values).scalar_one())
+        if conn is not None:
+            return int(conn.execute(_INSERT, values).scalar_one())
+        with self.engine.begin() as own:
+            return int(own.execute(_INSERT, values).scalar_one())
 
     def recent(self, limit: int = 20, user: str | None = None, *, kind: str | None = None) -> list[AuditEntry]:
         """The newest entries first (`user`: only that person's; `kind`: only that kind)."""

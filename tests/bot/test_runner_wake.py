@@ -38,10 +38,13 @@ def test_a_forked_http_worker_wakes_the_runner_through_the_inherited_pipe() -> N
     assert wake.wait(5)
 
 
-def test_a_stopping_runner_does_not_wait() -> None:
+def test_a_stopping_runner_leaves_a_pending_wake_up_to_the_others() -> None:
+    wake = RunnerWake()
+    wake.notify()
     stop = threading.Event()
     stop.set()
-    assert not RunnerWake().wait(30, stop)
+    assert not wake.wait(30, stop), "a stopping runner takes no more work"
+    assert wake.wait(0), "the wake-up is still there for a runner that is not stopping"
 
 
 def test_notify_never_blocks_when_nobody_reads() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 import tests.services.store.db_fixtures as db_fixtures  # noqa: E402
 from services.audit import AuditLog
@@ -296,7 +296,10 @@ def test_finishing_a_command_records_its_audit_row_and_claims_the_next_in_one_go
     for key in ("t1", "t2"):
         queue.enqueue(request(key))
     (first,) = queue.claim("worker-a")
-    row = audit.writer("command", "U_ALICE", "C_ML", "/aml job submit train", "ok")
+
+    def row(conn: Connection) -> None:
+        audit.record("command", "U_ALICE", "C_ML", "/aml job submit train", "ok", conn=conn)
+
     finished, following = queue.finish_and_claim(first.id, "worker-a", "replied", also=row)
     assert finished
     assert following is not None and following.request.delivery_key == "t2"
